@@ -1,0 +1,35 @@
+/**
+ * A read-only view of one overlay at one commit. The resolver and the writer
+ * only ever see overlays through this interface, so a git object store, an
+ * extracted tarball and a plain directory look the same to them.
+ *
+ * Paths are posix, relative to the overlay root, without leading "./" ("" is
+ * the root). Implementations never follow symlinks: they report them.
+ */
+export type TreeEntryType = 'file' | 'dir' | 'symlink' | 'other'
+
+export interface TreeEntry {
+  name: string
+  type: TreeEntryType
+  /** true for a file whose mode has the owner execute bit (git mode 100755). */
+  executable: boolean
+}
+
+export interface OverlayTree {
+  /** Overlay name as the user wrote it (`guru`, `tenstorrent`). */
+  readonly overlay: string
+  /** Commit id for git sources, content digest for tarballs and directories. */
+  readonly commit: string
+  /** Entries of a directory sorted by name, or null when relPath is not a directory. */
+  readDir(relPath: string): Promise<TreeEntry[] | null>
+  /** Bytes of a regular file, or null when relPath is not a regular file. */
+  readFile(relPath: string): Promise<Buffer | null>
+  /** Target of a symlink, or null when relPath is not a symlink. */
+  readLink(relPath: string): Promise<string | null>
+}
+
+/** Reads a text file, or null when absent. */
+export async function readText(tree: OverlayTree, relPath: string): Promise<string | null> {
+  const buf = await tree.readFile(relPath)
+  return buf === null ? null : buf.toString('utf8')
+}
