@@ -1,0 +1,156 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { isErrno } from '../config/load.js'
+import { type Atom, atomMatches } from '../pms/atom.js'
+import { parseCacheEntry, cacheValue } from '../pms/md5cache.js'
+import { parseEbuildFileName } from '../pms/names.js'
+import { parseCategories, parseLicenseGroups, parseThirdPartyMirrors } from '../pms/profiles.js'
+import type { Version } from '../pms/version.js'
+import { once } from '../util/once.js'
+
+/** One installed-for-resolution version of a package in a local repository. */
+export interface LocalVersion {
+  version: Version
+  /** undefined when the slot could not be read without evaluating the ebuild. */
+  slot?: string
+  subSlot?: string
+}
+
+/**
+ * The repositories the system already has (the "local tree" of the contract),
+ * read lazily: resolving a handful of packages must not walk all of ::gentoo.
+ */
+export interface LocalTree {
+  readonly repoNames: string[]
+  satisfies(atom: Atom): Promise<boolean>
+  hasEclass(name: string): Promise<boolean>
+  hasLicense(name: string): Promise<boolean>
+  hasCategory(name: string): Promise<boolean>
+  hasCategoryMetadata(name: string): Promise<boolean>
+  licenseGroupHas(group: string, license: string): Promise<boolean>
+  hasMirror(name: string): Promise<boolean>
+}
+
+export interface LocalRepoLocation {
+  name: string
+  /** host path (already under --root) */
+  dir: string
+}
+
+export function openLocalTree(repos: LocalRepoLocation[]): LocalTree {
+  const opened = repos.map((r) => openLocalRepo(r))
+  const any = async (pred: (r: LocalRepo) => Promise<boolean>) => {
+    for (const r of opened) if (await pred(r)) return true
+    return false
+  }
+  return {
+    repoNames: repos.map((r) => r.name),
+    satisfies: (atom) => any(async (r) => (await r.versions(atom.category, atom.pn)).some((v) => matchesLocal(atom, v, r.name))),
+    hasEclass: (name) => any(async (r) => (await r.eclasses()).has(name)),
+    hasLicense: (name) => any(async (r) => (await r.licenses()).has(name)),
+    hasCategory: (name) => any(async (r) => (await r.categories()).has(name)),
+    hasCategoryMetadata: (name) => any((r) => exists(path.join(r.dir, name, 'metadata.xml'))),
+    licenseGroupHas: (group, license) => any(async (r) => (await r.licenseGroups()).get(group)?.includes(license) ?? false),
+    hasMirror: (name) => any(async (r) => (await r.mirrors()).has(name)),
+  }
+}
+
+function matchesLocal(atom: Atom, v: LocalVersion, repo: string): boolean {
+  const candidate = { category: atom.category, pn: atom.pn, version: v.version, slot: v.slot, subSlot: v.subSlot, repo }
+  return atomMatches(atom, candidate)
+}
+
+interface LocalRepo {
+  name: string
+  dir: string
+  versions(category: string, pn: string): Promise<LocalVersion[]>
+  eclasses(): Promise<Set<string>>
+  licenses(): Promise<Set<string>>
+  categories(): Promise<Set<string>>
+  licenseGroups(): Promise<Map<string, string[]>>
+  mirrors(): Promise<Map<string, string[]>>
+}
+
+function openLocalRepo({ name, dir }: LocalRepoLocation): LocalRepo {
+  const versionCache = new Map<string, Promise<LocalVersion[]>>()
+  return {
+    name,
+    dir,
+    versions(category, pn) {
+      const key = `${category}/${pn}`
+      let p = versionCache.get(key)
+      if (!p) versionCache.set(key, (p = readVersions(dir, category, pn)))
+      return p
+    },
+    eclasses: once(async () => new Set((await listDir(path.join(dir, 'eclass'))).filter((n) => n.endsWith('.eclass')).map((n) => n.slice(0, -7)))),
+    licenses: once(async () => new Set(await listDir(path.join(dir, 'licenses')))),
+    categories: once(async () => new Set(parseCategories((await readOr(path.join(dir, 'profiles/categories'))) ?? ''))),
+    licenseGroups: once(async () => parseLicenseGroups((await readOr(path.join(dir, 'profiles/license_groups'))) ?? '')),
+    mirrors: once(async () => parseThirdPartyMirrors((await readOr(path.join(dir, 'profiles/thirdpartymirrors'))) ?? '')),
+  }
+}
+
+async function readVersions(dir: string, category: string, pn: string): Promise<LocalVersion[]> {
+  const pkgDir = path.join(dir, category, pn)
+  const out: LocalVersion[] = []
+  for (const fileName of await listDir(pkgDir)) {
+    const parsed = parseEbuildFileName(pn, fileName)
+    if (!parsed) continue
+    const slot = await readSlot(dir, category, pn, parsed.pvr, fileName)
+    out.push({ version: parsed.version, ...slot })
+  }
+  return out
+}
+
+/**
+ * SLOT of a local ebuild without evaluating it: from the repository's md5-cache
+ * when present, else a literal `SLOT=` assignment. A computed SLOT stays
+ * unknown, and an unknown slot matches any slot dependency.
+ */
+async function readSlot(dir: string, category: string, pn: string, pvr: string, fileName: string): Promise<{ slot?: string; subSlot?: string }> {
+  const cacheText = await readOr(path.join(dir, 'metadata/md5-cache', category, `${pn}-${pvr}`))
+  let raw: string | undefined
+  if (cacheText !== null) {
+    try {
+      raw = cacheValue(parseCacheEntry(cacheText), 'SLOT') || undefined
+    } catch {
+      raw = undefined // a corrupt cache entry of someone else's repo: fall back to the ebuild
+    }
+  }
+  if (raw === undefined) {
+    const ebuild = (await readOr(path.join(dir, category, pn, fileName))) ?? ''
+    const m = /^[ \t]*SLOT=(["']?)([A-Za-z0-9+_.\-/]+)\1[ \t]*(?:#.*)?$/m.exec(ebuild)
+    raw = m?.[2]
+  }
+  if (raw === undefined) return {}
+  const [slot, subSlot] = raw.split('/')
+  return { slot, subSlot: subSlot ?? slot }
+}
+
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir)).sort()
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return []
+    throw err
+  }
+}
+
+async function readOr(file: string): Promise<string | null> {
+  try {
+    return await fs.readFile(file, 'utf8')
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'EISDIR')) return null
+    throw err
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p)
+    return true
+  } catch {
+    return false
+  }
+}

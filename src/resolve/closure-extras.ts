@@ -1,0 +1,158 @@
+import { OlmError } from '../errors.js'
+import { atomMatches } from '../pms/atom.js'
+import { cacheValue } from '../pms/md5cache.js'
+import { mirrorNames } from '../pms/depend.js'
+import { md5Hex } from '../pms/md5.js'
+import type { Closure, ClosureItem } from './closure-types.js'
+import type { ResolveInput } from './closure.js'
+
+type Core = Omit<Closure, 'masks' | 'licenseGroups' | 'mirrors' | 'categories' | 'categoryMetadata' | 'masters'>
+
+/**
+ * Everything decided once the package set is known: shadowing conflicts,
+ * masks (rule 5), license groups and mirrors (rule 7), categories (rule 8),
+ * and the masters the generated repository must name.
+ */
+export async function finishClosure(core: Core, input: ResolveInput): Promise<Closure> {
+  await checkEclassShadowing(core, input)
+  await checkDuplicateItems(core.licenses, input, 'licenses', 'license')
+  return {
+    ...core,
+    masks: await carriedMasks(core, input),
+    licenseGroups: await carriedLicenseGroups(core, input),
+    mirrors: await carriedMirrors(core, input),
+    categories: [...new Set(core.packages.map((p) => p.category))].sort(),
+    categoryMetadata: await carriedCategoryMetadata(core, input),
+    masters: await extraMasters(core, input),
+  }
+}
+
+/**
+ * In one repository an eclass applies to every package in it. An eclass copied
+ * from overlay A must not replace, for a package copied from overlay B, the
+ * eclass of that name B's package was written against (B's own or a master's).
+ */
+async function checkEclassShadowing(core: Core, input: ResolveInput): Promise<void> {
+  const copied = new Map<string, { item: ClosureItem; md5: string }>()
+  for (const item of core.eclasses) {
+    const md5 = (await input.overlays.get(item.overlay)!.eclassMd5s()).get(item.name)!
+    const prior = copied.get(item.name)
+    if (prior && prior.md5 !== md5)
+      throw conflict(`eclass ${item.name} is needed from ::${prior.item.overlay} and from ::${item.overlay}, and they differ; one repository can hold one of them`, item.name)
+    copied.set(item.name, { item, md5 })
+  }
+  for (const pkg of core.packages) {
+    const own = await input.overlays.get(pkg.overlay)!.eclassMd5s()
+    for (const { ebuild, metadata } of pkg.ebuilds) {
+      for (const name of metadata.eclasses) {
+        const c = copied.get(name)
+        if (!c || c.item.overlay === pkg.overlay) continue
+        if (own.get(name) === c.md5) continue // the same file in both overlays
+        const expected = own.has(name) ? `its own ::${pkg.overlay} ${name}.eclass` : `the master's ${name}.eclass`
+        throw conflict(
+          `${ebuild.category}/${ebuild.pn}-${ebuild.pvr}::${pkg.overlay} inherits ${name}, written against ${expected}, but ${name}.eclass from ::${c.item.overlay} would shadow it (needed by ${c.item.chain[0]})`,
+          name,
+        )
+      }
+    }
+  }
+}
+
+async function checkDuplicateItems(items: ClosureItem[], input: ResolveInput, dir: string, what: string): Promise<void> {
+  const seen = new Map<string, { overlay: string; md5: string }>()
+  for (const item of items) {
+    const bytes = await input.overlays.get(item.overlay)!.tree.readFile(`${dir}/${item.name}`)
+    const md5 = md5Hex(bytes ?? '')
+    const prior = seen.get(item.name)
+    if (prior && prior.md5 !== md5)
+      throw conflict(`${what} ${item.name} is needed from ::${prior.overlay} and from ::${item.overlay}, and the texts differ`, item.name)
+    seen.set(item.name, { overlay: item.overlay, md5 })
+  }
+}
+
+function conflict(message: string, name: string): OlmError {
+  return new OlmError('CONFLICT', message, { package: name })
+}
+
+/** Rule 5: an overlay mask line is carried when it matches any copied ebuild of that overlay. */
+async function carriedMasks(core: Core, input: ResolveInput): Promise<Closure['masks']> {
+  const out: Closure['masks'] = []
+  for (const [overlay, index] of input.overlays) {
+    const pkgs = core.packages.filter((p) => p.overlay === overlay)
+    if (!pkgs.length) continue
+    for (const entry of await index.packageMask()) {
+      if (entry.negated) continue
+      const hit = pkgs.some((p) =>
+        p.ebuilds.some(({ ebuild, metadata }) =>
+          atomMatches({ ...entry.atom, repo: undefined }, { category: ebuild.category, pn: ebuild.pn, version: ebuild.version, slot: metadata.slot, subSlot: metadata.subSlot }),
+        ),
+      )
+      if (hit) out.push({ overlay, entry })
+    }
+  }
+  return out
+}
+
+/** Rule 7: group memberships of copied licenses that the overlay defines and the local tree lacks. */
+async function carriedLicenseGroups(core: Core, input: ResolveInput): Promise<Closure['licenseGroups']> {
+  const out: Closure['licenseGroups'] = []
+  for (const [overlay, index] of input.overlays) {
+    const copied = new Set(core.licenses.filter((l) => l.overlay === overlay).map((l) => l.name))
+    if (!copied.size) continue
+    for (const [group, members] of await index.licenseGroups()) {
+      const carried = []
+      for (const m of members) if (copied.has(m) && !(await input.local.licenseGroupHas(group, m))) carried.push(m)
+      if (carried.length) out.push({ overlay, group, licenses: carried })
+    }
+  }
+  return out
+}
+
+/** Rule 7: mirror:// names used by copied ebuilds, defined by the overlay and not by the local tree. */
+async function carriedMirrors(core: Core, input: ResolveInput): Promise<Closure['mirrors']> {
+  const out: Closure['mirrors'] = []
+  const done = new Set<string>()
+  for (const pkg of core.packages) {
+    const defs = await input.overlays.get(pkg.overlay)!.mirrors()
+    for (const { metadata } of pkg.ebuilds) {
+      for (const name of safeMirrorNames(cacheValue(metadata.entry, 'SRC_URI'))) {
+        const urls = defs.get(name)
+        if (!urls || done.has(name) || (await input.local.hasMirror(name))) continue
+        done.add(name)
+        out.push({ overlay: pkg.overlay, name, urls })
+      }
+    }
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name, 'en'))
+}
+
+function safeMirrorNames(srcUri: string): string[] {
+  try {
+    return mirrorNames(srcUri)
+  } catch {
+    return [...srcUri.matchAll(/mirror:\/\/([^/\s]+)\//g)].map((m) => m[1]!)
+  }
+}
+
+async function carriedCategoryMetadata(core: Core, input: ResolveInput): Promise<Closure['categoryMetadata']> {
+  const out: Closure['categoryMetadata'] = []
+  const seen = new Set<string>()
+  for (const p of core.packages) {
+    if (seen.has(p.category)) continue
+    seen.add(p.category)
+    if (await input.local.hasCategoryMetadata(p.category)) continue
+    const tree = input.overlays.get(p.overlay)!.tree
+    if ((await tree.readFile(`${p.category}/metadata.xml`)) !== null) out.push({ category: p.category, overlay: p.overlay })
+  }
+  return out
+}
+
+/** Masters of the source overlays other than gentoo that the local tree has configured. */
+async function extraMasters(core: Core, input: ResolveInput): Promise<string[]> {
+  const out = new Set<string>()
+  for (const overlay of new Set(core.packages.map((p) => p.overlay))) {
+    const layout = await input.overlays.get(overlay)!.layout()
+    for (const m of layout.masters ?? []) if (m !== 'gentoo' && input.local.repoNames.includes(m)) out.add(m)
+  }
+  return [...out].sort()
+}

@@ -1,0 +1,290 @@
+import type { Request } from '../config/requests.js'
+import { OlmError } from '../errors.js'
+import type { LocalTree } from '../local/local-tree.js'
+import { type Atom, atomKey, atomMatches, formatAtom } from '../pms/atom.js'
+import { type DepNode, licenseNames, parseDepend } from '../pms/depend.js'
+import { cacheValue } from '../pms/md5cache.js'
+import { compareVersions } from '../pms/version.js'
+import type { Closure, ClosureItem, ClosurePackage, Reason } from './closure-types.js'
+import { finishClosure } from './closure-extras.js'
+import type { EbuildMetadata, OverlayEbuild, OverlayIndex } from './overlay-index.js'
+
+/** The dependency variables whose atoms count, under any USE condition (contract rule 4). */
+export const DEP_VARS = ['DEPEND', 'RDEPEND', 'BDEPEND', 'PDEPEND', 'IDEPEND'] as const
+
+export interface ResolveInput {
+  requests: Request[]
+  overlays: ReadonlyMap<string, OverlayIndex>
+  local: LocalTree
+}
+
+/**
+ * Builds the closure of contract rules 1–8, breadth-first from the requests
+ * in their fixed order, so the same input always gives the same result.
+ * Request problems (package missing, no matching version) throw OlmError
+ * before anything is decided.
+ */
+export async function resolveClosure(input: ResolveInput): Promise<Closure> {
+  const state = new ResolverState(input)
+  for (const request of input.requests) await state.addRequest(request)
+  await state.drain()
+  return finishClosure(state.result(), input)
+}
+
+interface PackageState {
+  pkg: ClosurePackage
+  index: OverlayIndex
+  /** null = every ebuild (pulled, or requested without narrowing) */
+  filter: Atom[] | null
+  processed: Set<string>
+}
+
+class ResolverState {
+  private readonly packages = new Map<string, PackageState>()
+  private readonly order: string[] = []
+  private readonly queue: string[] = []
+  private readonly eclasses = new Map<string, ClosureItem>()
+  private readonly licenses = new Map<string, ClosureItem>()
+  private readonly unsatisfied = new Map<string, string[]>()
+  private readonly warnings: string[] = []
+
+  constructor(private readonly input: ResolveInput) {}
+
+  async addRequest(r: Request): Promise<void> {
+    const index = this.input.overlays.get(r.overlay)
+    if (!index) throw new Error(`overlay ${r.overlay} was not opened`)
+    const all = await index.ebuilds(r.atom.category, r.atom.pn)
+    const where = { file: r.file, line: r.line, overlay: r.overlay, package: r.cp }
+    if (all.length === 0)
+      throw new OlmError('PACKAGE_NOT_FOUND', `${r.cp} is not in ::${r.overlay} (requested as "${r.raw}")`, where)
+    if (r.narrowed && !(await this.anyMatch(index, all, r.atom)))
+      throw new OlmError('PACKAGE_NOT_FOUND', `no ebuild of ${r.cp} in ::${r.overlay} matches "${r.raw}"`, where)
+    const reason: Reason = { kind: 'requested', request: r }
+    const chain = [`${r.raw} (${r.file}:${r.line})`]
+    this.enqueue(index, r.cp, reason, chain, r.narrowed ? r.atom : null, true)
+  }
+
+  async drain(): Promise<void> {
+    while (this.queue.length) {
+      const state = this.packages.get(this.queue.shift()!)!
+      await this.processPackage(state)
+    }
+  }
+
+  result(): Omit<Closure, 'masks' | 'licenseGroups' | 'mirrors' | 'categories' | 'categoryMetadata' | 'masters'> {
+    const packages = this.order.map((k) => this.packages.get(k)!.pkg)
+    for (const p of packages) p.ebuilds.sort((a, b) => compareVersions(a.ebuild.version, b.ebuild.version))
+    return {
+      packages,
+      eclasses: [...this.eclasses.values()],
+      licenses: [...this.licenses.values()],
+      unsatisfied: [...this.unsatisfied].map(([atom, chain]) => ({ atom, chain })),
+      warnings: this.warnings,
+    }
+  }
+
+  private enqueue(index: OverlayIndex, cp: string, reason: Reason, chain: string[], narrow: Atom | null, requested: boolean): void {
+    const key = `${cp}::${index.overlay}`
+    let state = this.packages.get(key)
+    if (!state) {
+      const [category, pn] = cp.split('/') as [string, string]
+      const pkg: ClosurePackage = { cp, category, pn, overlay: index.overlay, commit: index.tree.commit, requested, ebuilds: [], reasons: [], chain }
+      state = { pkg, index, filter: narrow ? [] : null, processed: new Set() }
+      this.packages.set(key, state)
+      this.order.push(key)
+      this.queue.push(key)
+    } else if (!this.queue.includes(key)) {
+      this.queue.push(key) // a widened filter or a new narrowed line: pick up more ebuilds
+    }
+    state.pkg.reasons.push(reason)
+    state.pkg.requested ||= requested
+    if (narrow === null) state.filter = null
+    else if (state.filter) state.filter.push(narrow)
+  }
+
+  private async processPackage(state: PackageState): Promise<void> {
+    const { index, pkg } = state
+    for (const ebuild of await index.ebuilds(pkg.category, pkg.pn)) {
+      if (state.processed.has(ebuild.relPath)) continue
+      const metadata = await index.metadata(ebuild)
+      if (state.filter && !state.filter.some((a) => matchesEbuild(a, ebuild, metadata))) continue
+      state.processed.add(ebuild.relPath)
+      pkg.ebuilds.push({ ebuild, metadata })
+      await this.processEbuild(state, ebuild, metadata)
+    }
+  }
+
+  private async processEbuild(state: PackageState, ebuild: OverlayEbuild, md: EbuildMetadata): Promise<void> {
+    const { index, pkg } = state
+    const cpv = `${pkg.category}/${pkg.pn}-${ebuild.pvr}`
+    const ownEclasses = await index.eclassMd5s()
+    for (const name of md.eclasses) {
+      if (ownEclasses.has(name)) this.addItem(this.eclasses, name, index, { kind: 'inherit', by: cpv }, [...pkg.chain, `${cpv} inherits ${name}`])
+    }
+    const ownLicenses = await index.licenses()
+    for (const name of safeLicenseNames(cacheValue(md.entry, 'LICENSE'))) {
+      if (await this.input.local.hasLicense(name)) continue
+      if (ownLicenses.has(name)) this.addItem(this.licenses, name, index, { kind: 'license', by: cpv }, [...pkg.chain, `${cpv} LICENSE ${name}`])
+      else this.warnings.push(`license ${name} of ${cpv}::${index.overlay} is in neither the overlay nor the local tree`)
+    }
+    for (const variable of DEP_VARS) {
+      const value = cacheValue(md.entry, variable)
+      if (!value) continue
+      let nodes: DepNode[]
+      try {
+        nodes = parseDepend(value, 'depend')
+      } catch (err) {
+        if (!(err instanceof OlmError)) throw err
+        this.warnings.push(`${variable} of ${cpv}::${index.overlay} is malformed (${err.message}); its dependencies are skipped`)
+        continue
+      }
+      const ctx = { index, cpv, variable, chain: pkg.chain }
+      for (const node of nodes) await this.require(node, ctx)
+    }
+  }
+
+  /** Pulls what a dependency node needs (contract rule 4). */
+  private async require(node: DepNode, ctx: DepContext): Promise<void> {
+    switch (node.kind) {
+      case 'atom':
+        if (node.atom.blocker) return
+        return this.requireAtom(node.atom, ctx)
+      case 'all-of':
+      case 'use-if':
+        for (const child of node.children) await this.require(child, ctx)
+        return
+      case 'any-of':
+        return this.requireAnyOf(node.children, ctx)
+      default:
+        return // leaf / exactly-one / at-most-one do not occur in dependency variables
+    }
+  }
+
+  private async requireAtom(atom: Atom, ctx: DepContext): Promise<void> {
+    if (await this.input.local.satisfies(atom)) return
+    if (await this.satisfiedByPulled(atom, true)) return
+    const text = formatAtom(atom)
+    if (await this.overlayCanSatisfy(ctx.index, atom)) {
+      const step = `${ctx.cpv} ${ctx.variable} ${text}`
+      this.enqueue(ctx.index, atomKey(atom), { kind: 'dependency', by: ctx.cpv, variable: ctx.variable, atom: text }, [...ctx.chain, step], null, false)
+      return
+    }
+    if (!this.unsatisfied.has(text)) this.unsatisfied.set(text, [...ctx.chain, `${ctx.cpv} ${ctx.variable} ${text}`])
+  }
+
+  private async requireAnyOf(children: DepNode[], ctx: DepContext): Promise<void> {
+    for (const child of children) if (await this.isSatisfied(child)) return
+    for (const child of children) {
+      if (await this.canSatisfy(child, ctx.index)) return this.require(child, ctx)
+    }
+    const text = `|| ( ${children.map(describe).join(' ')} )`
+    if (!this.unsatisfied.has(text)) this.unsatisfied.set(text, [...ctx.chain, `${ctx.cpv} ${ctx.variable} ${text}`])
+  }
+
+  /** Satisfied by the local tree or by what is already pulled. */
+  private async isSatisfied(node: DepNode): Promise<boolean> {
+    switch (node.kind) {
+      case 'atom':
+        return !!node.atom.blocker || (await this.input.local.satisfies(node.atom)) || (await this.satisfiedByPulled(node.atom, false))
+      case 'all-of':
+      case 'use-if':
+        for (const c of node.children) if (!(await this.isSatisfied(c))) return false
+        return true
+      case 'any-of':
+        for (const c of node.children) if (await this.isSatisfied(c)) return true
+        return node.children.length === 0
+      default:
+        return true
+    }
+  }
+
+  /** Satisfiable by the local tree, what is pulled, or the overlay. */
+  private async canSatisfy(node: DepNode, index: OverlayIndex): Promise<boolean> {
+    switch (node.kind) {
+      case 'atom':
+        return (await this.isSatisfied(node)) || (await this.overlayCanSatisfy(index, node.atom))
+      case 'all-of':
+      case 'use-if':
+        for (const c of node.children) if (!(await this.canSatisfy(c, index))) return false
+        return true
+      case 'any-of':
+        for (const c of node.children) if (await this.canSatisfy(c, index)) return true
+        return false
+      default:
+        return true
+    }
+  }
+
+  /**
+   * A package already in the closure (from any overlay) with an ebuild that
+   * matches. With `widen`, a narrowed request that a dependency needs whole
+   * is widened: dependencies are always copied whole.
+   */
+  private async satisfiedByPulled(atom: Atom, widen: boolean): Promise<boolean> {
+    for (const state of this.packages.values()) {
+      if (state.pkg.cp !== atomKey(atom)) continue
+      const all = await state.index.ebuilds(state.pkg.category, state.pkg.pn)
+      if (!(await this.anyMatch(state.index, all, atom))) continue
+      if (widen && state.filter) {
+        state.filter = null
+        if (!this.queue.includes(`${state.pkg.cp}::${state.index.overlay}`)) this.queue.push(`${state.pkg.cp}::${state.index.overlay}`)
+      }
+      return true
+    }
+    return false
+  }
+
+  private async overlayCanSatisfy(index: OverlayIndex, atom: Atom): Promise<boolean> {
+    return this.anyMatch(index, await index.ebuilds(atom.category, atom.pn), atom)
+  }
+
+  private async anyMatch(index: OverlayIndex, ebuilds: OverlayEbuild[], atom: Atom): Promise<boolean> {
+    for (const e of ebuilds) {
+      // Metadata (for the slot) is only read when the atom names a slot.
+      const md = atom.slot !== undefined ? await index.metadata(e) : undefined
+      if (matchesEbuild(atom, e, md)) return true
+    }
+    return false
+  }
+
+  private addItem(map: Map<string, ClosureItem>, name: string, index: OverlayIndex, reason: Reason, chain: string[]): void {
+    const key = `${name}::${index.overlay}`
+    const item = map.get(key)
+    if (item) item.reasons.push(reason)
+    else map.set(key, { name, overlay: index.overlay, commit: index.tree.commit, reasons: [reason], chain })
+  }
+}
+
+interface DepContext {
+  index: OverlayIndex
+  cpv: string
+  variable: string
+  chain: string[]
+}
+
+function matchesEbuild(atom: Atom, e: OverlayEbuild, md?: EbuildMetadata): boolean {
+  return atomMatches(atom, { category: e.category, pn: e.pn, version: e.version, slot: md?.slot, subSlot: md?.subSlot })
+}
+
+function safeLicenseNames(license: string): string[] {
+  try {
+    return licenseNames(license)
+  } catch {
+    return license.split(/\s+/).filter((t) => /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/.test(t) && !t.endsWith('?'))
+  }
+}
+
+function describe(node: DepNode): string {
+  switch (node.kind) {
+    case 'atom':
+      return formatAtom(node.atom)
+    case 'leaf':
+      return node.value
+    case 'use-if':
+      return `${node.negate ? '!' : ''}${node.flag}? ( ${node.children.map(describe).join(' ')} )`
+    case 'any-of':
+      return `|| ( ${node.children.map(describe).join(' ')} )`
+    default:
+      return `( ${node.children.map(describe).join(' ')} )`
+  }
+}

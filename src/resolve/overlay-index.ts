@@ -1,0 +1,141 @@
+import { OlmError } from '../errors.js'
+import { type OverlayTree, readText } from '../overlay/tree.js'
+import { parseLayoutConf, type LayoutConf } from '../pms/layoutconf.js'
+import { type CacheEntry, cacheValue, isCacheEntryValid, parseCacheEntry } from '../pms/md5cache.js'
+import { md5Hex } from '../pms/md5.js'
+import { parseEbuildFileName, isValidCategory, isValidPackageName } from '../pms/names.js'
+import { type MaskEntry, parseCategories, parseLicenseGroups, parsePackageMask, parseThirdPartyMirrors } from '../pms/profiles.js'
+import type { Version } from '../pms/version.js'
+import { once } from '../util/once.js'
+
+/** One ebuild of an overlay. */
+export interface OverlayEbuild {
+  overlay: string
+  category: string
+  pn: string
+  pvr: string
+  version: Version
+  /** "cat/pn/pn-1.0.ebuild" */
+  relPath: string
+}
+
+/** What the resolver needs of an ebuild's metadata (the md5-cache keys it reads). */
+export interface EbuildMetadata {
+  entry: CacheEntry
+  /** where the metadata came from: the overlay's own cache, or evaluating the ebuild. */
+  origin: 'md5-cache' | 'evaluated'
+  slot: string
+  subSlot: string
+  /** every eclass inherited, directly or not (from _eclasses_). */
+  eclasses: string[]
+}
+
+/**
+ * Computes the metadata of an ebuild that has no valid md5-cache entry
+ * (the depend phase). Absent until olm can evaluate ebuilds.
+ */
+export type MetadataEvaluator = (index: OverlayIndex, ebuild: OverlayEbuild) => Promise<CacheEntry>
+
+/**
+ * An overlay at one commit, indexed for resolution: profiles data, eclasses
+ * with their md5s, licenses, and per-package ebuilds with metadata. Reads go
+ * through OverlayTree and are memoized.
+ */
+export interface OverlayIndex {
+  readonly overlay: string
+  readonly tree: OverlayTree
+  layout(): Promise<LayoutConf>
+  eclassMd5s(): Promise<ReadonlyMap<string, string>>
+  licenses(): Promise<ReadonlySet<string>>
+  categories(): Promise<ReadonlySet<string>>
+  packageMask(): Promise<MaskEntry[]>
+  licenseGroups(): Promise<Map<string, string[]>>
+  mirrors(): Promise<Map<string, string[]>>
+  hasCacheDir(): Promise<boolean>
+  /** ebuilds of cat/pn sorted by version, [] when the overlay lacks the package. */
+  ebuilds(category: string, pn: string): Promise<OverlayEbuild[]>
+  metadata(ebuild: OverlayEbuild): Promise<EbuildMetadata>
+}
+
+export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluator): OverlayIndex {
+  const ebuildCache = new Map<string, Promise<OverlayEbuild[]>>()
+  const metaCache = new Map<string, Promise<EbuildMetadata>>()
+  const where = (rel: string) => ({ file: `${rel} in ::${tree.overlay}`, overlay: tree.overlay })
+  const profileFile = <T>(rel: string, parse: (text: string, file: string) => T) =>
+    once(async () => parse((await readText(tree, rel)) ?? '', `${tree.overlay}:${rel}`))
+
+  const index: OverlayIndex = {
+    overlay: tree.overlay,
+    tree,
+    layout: profileFile('metadata/layout.conf', parseLayoutConf),
+    eclassMd5s: once(async () => {
+      const out = new Map<string, string>()
+      for (const e of (await tree.readDir('eclass')) ?? []) {
+        if (e.type !== 'file' || !e.name.endsWith('.eclass')) continue
+        const bytes = await tree.readFile(`eclass/${e.name}`)
+        if (bytes) out.set(e.name.slice(0, -'.eclass'.length), md5Hex(bytes))
+      }
+      return out
+    }),
+    licenses: once(async () => new Set(((await tree.readDir('licenses')) ?? []).filter((e) => e.type === 'file').map((e) => e.name))),
+    categories: profileFile('profiles/categories', (t, f) => new Set(parseCategories(t, f))),
+    packageMask: profileFile('profiles/package.mask', parsePackageMask),
+    licenseGroups: profileFile('profiles/license_groups', parseLicenseGroups),
+    mirrors: profileFile('profiles/thirdpartymirrors', parseThirdPartyMirrors),
+    hasCacheDir: once(async () => (await tree.readDir('metadata/md5-cache')) !== null),
+    ebuilds(category, pn) {
+      const key = `${category}/${pn}`
+      let p = ebuildCache.get(key)
+      if (!p) ebuildCache.set(key, (p = listEbuilds(tree, category, pn)))
+      return p
+    },
+    metadata(ebuild) {
+      let p = metaCache.get(ebuild.relPath)
+      if (!p) metaCache.set(ebuild.relPath, (p = loadMetadata(index, ebuild, evaluate, where)))
+      return p
+    },
+  }
+  return index
+}
+
+async function listEbuilds(tree: OverlayTree, category: string, pn: string): Promise<OverlayEbuild[]> {
+  if (!isValidCategory(category) || !isValidPackageName(pn)) return []
+  const entries = await tree.readDir(`${category}/${pn}`)
+  if (!entries) return []
+  const out: OverlayEbuild[] = []
+  for (const e of entries) {
+    if (e.type !== 'file') continue
+    const parsed = parseEbuildFileName(pn, e.name)
+    if (!parsed) continue
+    out.push({ overlay: tree.overlay, category, pn, pvr: parsed.pvr, version: parsed.version, relPath: `${category}/${pn}/${e.name}` })
+  }
+  return out
+}
+
+async function loadMetadata(
+  index: OverlayIndex,
+  ebuild: OverlayEbuild,
+  evaluate: MetadataEvaluator | undefined,
+  where: (rel: string) => { file: string; overlay: string },
+): Promise<EbuildMetadata> {
+  const bytes = await index.tree.readFile(ebuild.relPath)
+  if (!bytes) throw new Error(`ebuild vanished from the tree: ${ebuild.relPath}`)
+  const cacheRel = `metadata/md5-cache/${ebuild.category}/${ebuild.pn}-${ebuild.pvr}`
+  const cacheText = await readText(index.tree, cacheRel)
+  if (cacheText !== null) {
+    const entry = parseCacheEntry(cacheText, `${cacheRel} in ::${index.overlay}`)
+    if (isCacheEntryValid(entry, md5Hex(bytes), await index.eclassMd5s())) return toMetadata(entry, 'md5-cache')
+  }
+  if (evaluate) return toMetadata(await evaluate(index, ebuild), 'evaluated')
+  throw new OlmError(
+    'METADATA_INVALID',
+    `${ebuild.category}/${ebuild.pn}-${ebuild.pvr} in ::${index.overlay} has no valid md5-cache entry, and this olm cannot evaluate ebuilds`,
+    { ...where(ebuild.relPath), package: `${ebuild.category}/${ebuild.pn}` },
+  )
+}
+
+function toMetadata(entry: CacheEntry, origin: EbuildMetadata['origin']): EbuildMetadata {
+  const [slot = '0', subSlot] = cacheValue(entry, 'SLOT').split('/')
+  return { entry, origin, slot, subSlot: subSlot ?? slot, eclasses: entry.eclasses.map((e) => e.name) }
+}
+
