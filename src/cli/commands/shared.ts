@@ -1,0 +1,40 @@
+import type { Command } from 'commander'
+import { OlmError } from '../../errors.js'
+import type { Verbosity } from '../render/reporter.js'
+
+/** Options every command takes, before or after the command name. */
+export interface GlobalOptions {
+  root: string
+  pretend: boolean
+  verbosity: Verbosity
+  jobs?: number
+}
+
+export function addGlobalOptions(cmd: Command): Command {
+  return cmd
+    .option('--root <dir>', 'operate on the system under DIR (like portage ROOT)')
+    .option('-p, --pretend', 'print the plan, change nothing')
+    .option('-q, --quiet', 'errors only (for cron)')
+    .option('-v, --verbose', 'say more about each step')
+    .option('--jobs <n>', 'overlays fetched in parallel', parseJobs)
+}
+
+function parseJobs(value: string): number {
+  if (!/^[1-9][0-9]{0,2}$/.test(value)) throw new OlmError('USAGE', `--jobs wants a whole number from 1 to 999, got "${value}"`)
+  return Number(value)
+}
+
+/** Merges the program's and the command's options: either place works. */
+export function globalOptions(cmd: Command): GlobalOptions {
+  const all: Record<string, unknown> = {}
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    for (const [k, v] of Object.entries(c.opts())) if (v !== undefined && all[k] === undefined) all[k] = v
+  }
+  if (all.quiet && all.verbose) throw new OlmError('USAGE', '--quiet and --verbose contradict each other')
+  return {
+    root: (all.root as string | undefined) ?? '/',
+    pretend: all.pretend === true,
+    verbosity: all.quiet ? 'quiet' : all.verbose ? 'verbose' : 'normal',
+    jobs: all.jobs as number | undefined,
+  }
+}

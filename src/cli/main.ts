@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError } from 'commander'
+import { OlmError, OlmErrors } from '../errors.js'
+import { addCommand } from './commands/add.js'
+import { listCommand, overlaysCommand, whyCommand } from './commands/inspect.js'
+import { removeCommand } from './commands/remove.js'
+import { addGlobalOptions } from './commands/shared.js'
+import { syncCommand } from './commands/sync.js'
+import type { CliEnv } from './env.js'
+import { EXIT, describeError, exitCodeFor } from './exit.js'
+import { terminalReporter } from './render/reporter.js'
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+/** Runs olm with the given arguments and returns the exit status. The only place that knows about process streams. */
+export async function main(argv: string[]): Promise<number> {
+  const color = process.stderr.isTTY === true && !process.env.NO_COLOR
+  let finish = () => {}
+  const env: CliEnv = {
+    exitCode: EXIT.ok,
+    out: (line) => void process.stdout.write(line + '\n'),
+    err: (line) => void process.stderr.write(line + '\n'),
+    reporter: (g) => {
+      const r = terminalReporter({ verbosity: g.verbosity, stderr: process.stderr, color })
+      finish = r.finish
+      return r
+    },
+  }
+  const program = buildProgram(env)
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return env.exitCode
+  } catch (err) {
+    finish()
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage
+    if (err instanceof OlmError || err instanceof OlmErrors) {
+      for (const line of describeError(err)) env.err(`olm: ${line}`)
+      return exitCodeFor(err)
+    }
+    env.err(`olm: internal error, please report it with the command you ran (olm ${VERSION}):`)
+    env.err(err instanceof Error ? (err.stack ?? err.message) : String(err))
+    return EXIT.failed
+  }
+}
+
+export function buildProgram(env: CliEnv): Command {
+  const program = addGlobalOptions(new Command('olm'))
+    .description('overlayman: copy chosen packages, with the eclasses, licenses and dependencies they need, from Gentoo overlays into one local repository')
+    .version(VERSION, '--version')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => env.err(s.trimEnd()) })
+    .showHelpAfterError('(olm --help lists the commands)')
+    .addHelpText('after', '\nExamples:\n  olm add sys-kernel/tt-kmd::tenstorrent\n  olm sync --quiet\n  olm why dev-python/requests\n\nExit status: 0 done, 1 failed, 2 usage or configuration error, 3 partly done.\nSee olm(1) and overlayman.conf(5).')
+  for (const register of [addCommand, removeCommand, syncCommand, listCommand, whyCommand, overlaysCommand]) register(program, env)
+  for (const cmd of program.commands) cmd.exitOverride()
+  return program
+}

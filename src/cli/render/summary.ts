@@ -1,0 +1,39 @@
+import type { PackageChange } from '../../core/provenance.js'
+import type { SyncResult } from '../../core/sync.js'
+
+/** The lines a person reads after a sync: what changed, or that nothing did. */
+export function syncSummary(r: SyncResult, location: string, pretend: boolean): string[] {
+  const out: string[] = []
+  const would = pretend ? 'would be ' : ''
+  if (!r.repoChanged && !r.reposConfChanged) {
+    const fetched = r.fetched.filter((f) => f.changed).length
+    out.push(
+      fetched === 0
+        ? `nothing changed: overlays at the same commits, ${location} is up to date`
+        : `overlays updated, but the packages olm copies did not change: ${location} is up to date`,
+    )
+    return out
+  }
+  for (const c of r.changes) out.push(describeChange(c))
+  const p = r.closure
+  out.push(
+    `${location} ${would}${pretend ? 'written' : 'updated'}: ${p.packages.length} packages (${p.packages.filter((x) => x.requested).length} requested), ${p.eclasses.length} eclasses, ${p.licenses.length} licenses`,
+  )
+  return out
+}
+
+function describeChange(c: PackageChange): string {
+  switch (c.kind) {
+    case 'new':
+      return `  N ${c.package}::${c.overlay} ${c.after.join(' ')}`
+    case 'updated':
+      return `  U ${c.package}::${c.overlay} ${c.before.join(' ')} -> ${c.after.join(' ')}`
+    case 'removed':
+      return `  D ${c.package}::${c.overlay} ${c.before.join(' ')}`
+  }
+}
+
+/** --pretend: the whole plan, file by file. */
+export function planListing(r: SyncResult): string[] {
+  return r.plan.entries.map((e) => (e.kind === 'symlink' ? `${e.relPath} -> ${e.target}` : `${e.relPath}${e.executable ? ' (executable)' : ''}`))
+}

@@ -1,0 +1,126 @@
+import path from 'node:path'
+import { OlmError, OlmErrors } from '../errors.js'
+import { listConfDir, loadRequests, loadSettings, readOptional } from '../config/load.js'
+import { type SystemPaths, systemPaths, underRoot } from '../config/paths.js'
+import type { Request } from '../config/requests.js'
+import type { Settings } from '../config/settings.js'
+import { openLocalTree, type LocalRepoLocation, type LocalTree } from '../local/local-tree.js'
+import { readReposConf } from '../local/repos-conf.js'
+import { type OverlaySource, type UserOverlayDef, loadRepositoriesXml, parseOverlaysConf, resolveOverlay } from '../overlay/registry.js'
+import { parseRepositoriesXml } from '../pms/repositoriesxml.js'
+import type { Reporter } from '../report.js'
+
+/** Everything read from --root before any network or write: what every command starts from. */
+export interface Context {
+  root: string
+  paths: SystemPaths
+  settings: Settings
+  requests: Request[]
+  userOverlays: Map<string, UserOverlayDef>
+  /** host paths */
+  location: string
+  cacheDir: string
+  report: Reporter
+  now: () => Date
+  /** shows a host path as seen inside --root */
+  show: (hostPath: string) => string
+}
+
+export async function loadContext(root: string, report: Reporter, now: () => Date = () => new Date()): Promise<Context> {
+  const paths = systemPaths(root)
+  const errors: OlmError[] = []
+  const collect = async <T>(p: Promise<T>): Promise<T | undefined> => {
+    try {
+      return await p
+    } catch (err) {
+      if (err instanceof OlmErrors) errors.push(...err.errors)
+      else if (err instanceof OlmError) errors.push(err)
+      else throw err
+    }
+  }
+  const loaded = await collect(loadSettings(paths))
+  const requests = await collect(loadRequests(paths))
+  const userOverlays = await collect(loadUserOverlays(paths))
+  if (errors.length) throw new OlmErrors(errors)
+  const settings = loaded!.settings
+  const show = (p: string) => (p.startsWith(paths.root + path.sep) ? p.slice(paths.root.length) : p)
+  return {
+    root: paths.root,
+    paths,
+    settings,
+    requests: requests!,
+    userOverlays: userOverlays!,
+    location: underRoot(root, settings.location),
+    cacheDir: underRoot(root, settings.cacheDir),
+    report,
+    now,
+    show: paths.root === '/' ? (p) => p : show,
+  }
+}
+
+async function loadUserOverlays(paths: SystemPaths): Promise<Map<string, UserOverlayDef>> {
+  const out = new Map<string, UserOverlayDef>()
+  const errors: OlmError[] = []
+  for (const file of await listConfDir(paths.overlaysDir)) {
+    try {
+      for (const def of parseOverlaysConf((await readOptional(file)) ?? '', file)) {
+        const prior = out.get(def.name)
+        if (prior) errors.push(new OlmError('CONFIG_INVALID', `overlay [${def.name}] is already defined at ${prior.file}:${prior.line}`, { file, line: def.line }))
+        else out.set(def.name, def)
+      }
+    } catch (err) {
+      if (!(err instanceof OlmError)) throw err
+      errors.push(err)
+    }
+  }
+  if (errors.length) throw new OlmErrors(errors)
+  return out
+}
+
+export function registryCacheFile(ctx: Context): string {
+  return path.join(ctx.cacheDir, 'repositories.xml')
+}
+
+/**
+ * Where each named overlay comes from: overlays.d first, then Gentoo's
+ * repositories.xml (fetched only when some name needs it). Every unknown
+ * name is reported at once (exit 2, before anything is fetched).
+ */
+export async function resolveSources(ctx: Context, names: string[], opts: { refresh: boolean; signal?: AbortSignal }): Promise<Map<string, OverlaySource>> {
+  const needsRegistry = names.some((n) => !ctx.userOverlays.has(n))
+  const registry = needsRegistry ? await loadRegistry(ctx, opts) : null
+  const out = new Map<string, OverlaySource>()
+  const errors: OlmError[] = []
+  for (const name of names) {
+    try {
+      out.set(name, resolveOverlay(name, ctx.userOverlays, registry, { overlaysDir: ctx.show(ctx.paths.overlaysDir), repositoriesXml: ctx.settings.repositoriesXml }))
+    } catch (err) {
+      if (!(err instanceof OlmError)) throw err
+      errors.push(err)
+    }
+  }
+  if (errors.length) throw new OlmErrors(errors)
+  return out
+}
+
+export async function loadRegistry(ctx: Context, opts: { refresh: boolean; signal?: AbortSignal }) {
+  const loaded = await loadRepositoriesXml({ url: ctx.settings.repositoriesXml, cacheFile: registryCacheFile(ctx), now: ctx.now(), refresh: opts.refresh, signal: opts.signal })
+  if (loaded.error) ctx.report.emit({ type: 'warn', code: loaded.error.code, message: `could not refresh the overlay list: ${loaded.error.message}` })
+  return loaded.text === null ? null : parseRepositoriesXml(loaded.text)
+}
+
+/**
+ * The repositories the system already has, minus olm's own (its packages must
+ * never satisfy the dependencies that put them there). Portage assumes
+ * ::gentoo at /var/db/repos/gentoo when repos.conf names none.
+ */
+export async function openLocal(ctx: Context): Promise<LocalTree> {
+  const { conf } = await readReposConf(ctx.paths.reposConf)
+  const repos: LocalRepoLocation[] = []
+  for (const [name, entry] of conf.repos) {
+    if (name === ctx.settings.repoName || name === 'DEFAULT' || !entry.location) continue
+    repos.push({ name, dir: underRoot(ctx.root, entry.location) })
+  }
+  if (!conf.repos.has('gentoo')) repos.push({ name: 'gentoo', dir: underRoot(ctx.root, '/var/db/repos/gentoo') })
+  return openLocalTree(repos)
+}

@@ -1,0 +1,112 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import pLimit from 'p-limit'
+import { OlmError } from '../errors.js'
+import type { Request } from '../config/requests.js'
+import { type FetchedOverlay, fetchOverlay } from '../overlay/fetch.js'
+import type { OverlayTree } from '../overlay/tree.js'
+import { buildPlan, type WritePlan } from '../repo/plan.js'
+import { acquireLock } from '../repo/lock.js'
+import { currentGeneration, publishPlan } from '../repo/publish.js'
+import { registerRepository } from '../repo/repos-conf-entry.js'
+import type { Closure } from '../resolve/closure-types.js'
+import { resolveClosure } from '../resolve/closure.js'
+import { createOverlayIndex, type MetadataEvaluator, type OverlayIndex } from '../resolve/overlay-index.js'
+import { type Context, openLocal, resolveSources } from './context.js'
+import { diffProvenance, type PackageChange, readProvenance } from './provenance.js'
+
+export interface SyncOptions {
+  pretend: boolean
+  jobs: number
+  /** requests to use instead of the configured ones (olm add / remove compute them) */
+  requests?: Request[]
+  /** runs after everything is resolved and before the repository is published: olm add/remove write their config here */
+  beforePublish?: () => Promise<void>
+  evaluate?: MetadataEvaluator
+  signal?: AbortSignal
+  lockWaitMs?: number
+  command: string
+}
+
+export interface SyncResult {
+  closure: Closure
+  plan: WritePlan
+  fetched: FetchedOverlay[]
+  /** overlays that failed to fetch and were used from their previous cache */
+  failed: FetchedOverlay[]
+  repoChanged: boolean
+  reposConfChanged: boolean
+  changes: PackageChange[]
+}
+
+/**
+ * The main job: fetch every overlay named by a request (in parallel), resolve
+ * the closure, and publish the generated repository atomically. Request
+ * problems throw OlmError before anything is written.
+ */
+export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResult> {
+  const requests = opts.requests ?? ctx.requests
+  const names = [...new Set(requests.map((r) => r.overlay))]
+  const sources = await resolveSources(ctx, names, { refresh: !opts.pretend, signal: opts.signal })
+  // Pretend fetches too (the cache is disposable), so it serializes like any run.
+  const lock = await acquireLock(ctx.cacheDir, {
+    command: opts.command,
+    waitMs: opts.lockWaitMs ?? 15 * 60_000,
+    now: ctx.now,
+    onWait: (h) => ctx.report.emit({ type: 'info', message: `waiting for pid ${h.pid} (olm ${h.command}, since ${h.started}) to finish` }),
+  })
+  try {
+    const fetched = await fetchAll(ctx, [...sources.values()], opts)
+    const trees = new Map<string, OverlayTree>(fetched.map((f) => [f.source.overlay, f.tree]))
+    const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, opts.evaluate)]))
+    const closure = await resolveClosure({ requests, overlays: indexes, local: await openLocal(ctx), displayPath: ctx.show })
+    ctx.report.emit({ type: 'resolve:done', packages: closure.packages.length, eclasses: closure.eclasses.length, licenses: closure.licenses.length })
+    for (const u of closure.unsatisfied) ctx.report.emit({ type: 'warn', code: 'UNSATISFIED_DEP', message: `nothing satisfies ${u.atom}: ${u.chain.join(' -> ')}` })
+    for (const w of closure.warnings) ctx.report.emit({ type: 'warn', code: 'NOTICE', message: w })
+    const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
+    const before = await readProvenance(ctx.location)
+    const changes = diffProvenance(before, closure)
+    const failed = fetched.filter((f) => f.failure)
+    const result: SyncResult = { closure, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
+    if (opts.pretend) {
+      result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== `g-${plan.digest.slice(0, 24)}`
+      return result
+    }
+    await opts.beforePublish?.()
+    const published = await publishPlan(plan, ctx.location)
+    result.repoChanged = published.changed
+    result.reposConfChanged = (await registerRepository(ctx.paths.reposConf, ctx.settings.repoName, ctx.settings.location)).changed
+    ctx.report.emit({ type: 'write:done', location: ctx.show(ctx.location), changed: published.changed })
+    return result
+  } finally {
+    await lock.release()
+  }
+}
+
+async function fetchAll(ctx: Context, sources: import('../overlay/registry.js').OverlaySource[], opts: SyncOptions): Promise<FetchedOverlay[]> {
+  const limit = pLimit(Math.max(1, opts.jobs))
+  const results = await Promise.allSettled(
+    sources.map((s) => limit(() => fetchOverlay(s, { cacheDir: ctx.cacheDir, report: ctx.report, signal: opts.signal, network: true }))),
+  )
+  const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []))
+  if (errors.length) {
+    const first = errors[0]
+    if (!(first instanceof OlmError)) throw first
+    const ok = results.length - errors.length
+    // Nothing is published while an overlay has neither a fresh fetch nor a previous cache.
+    throw new OlmError(first.code, errors.map((e) => (e instanceof OlmError ? e.message : String(e))).join('\n'), { ...first.context, hint: ok ? 'partial' : undefined })
+  }
+  return results.map((r) => (r as PromiseFulfilledResult<FetchedOverlay>).value)
+}
+
+async function currentGenerationOrNull(location: string): Promise<string | null> {
+  try {
+    return await currentGeneration(location)
+  } catch {
+    return null
+  }
+}
+
+export async function locationExists(location: string): Promise<boolean> {
+  return fs.lstat(path.resolve(location)).then(() => true, () => false)
+}

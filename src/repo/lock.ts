@@ -1,0 +1,125 @@
+import fs from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { isErrno } from '../config/load.js'
+import { OlmError } from '../errors.js'
+
+/** Who holds the lock: written into the lock file so a waiting run can say so. */
+export interface LockHolder {
+  pid: number
+  host: string
+  command: string
+  started: string
+  /** process start time from /proc, so a reused pid is not taken for the holder */
+  startTicks?: string
+}
+
+export interface LockOptions {
+  command: string
+  /** how long to wait for another run; 0 = do not wait */
+  waitMs: number
+  now: () => Date
+  onWait?: (holder: LockHolder) => void
+}
+
+export interface Lock {
+  release(): Promise<void>
+}
+
+/**
+ * One olm at a time (contract "One at a time"): an O_EXCL lock file in the
+ * cache dir. A lock whose holder died (same host, pid gone or reused) is
+ * taken over; the takeover itself is serialized by a second O_EXCL file so two
+ * waiters cannot both decide the same lock is stale.
+ */
+export async function acquireLock(cacheDir: string, opts: LockOptions): Promise<Lock> {
+  await fs.mkdir(cacheDir, { recursive: true, mode: 0o755 })
+  const file = path.join(cacheDir, 'lock')
+  const me: LockHolder = { pid: process.pid, host: os.hostname(), command: opts.command, started: opts.now().toISOString(), startTicks: startTicks(process.pid) }
+  const deadline = Date.now() + opts.waitMs
+  let told = false
+  for (;;) {
+    if (await tryCreate(file, me)) return { release: () => release(file, me) }
+    const holder = await readHolder(file)
+    if (holder && isStale(holder)) {
+      await takeOverStale(file, holder)
+      continue
+    }
+    if (holder && !told) {
+      opts.onWait?.(holder)
+      told = true
+    }
+    if (Date.now() >= deadline) {
+      const who = holder ? `pid ${holder.pid} on ${holder.host} (olm ${holder.command}, since ${holder.started})` : 'another olm'
+      throw new OlmError('LOCKED', `${who} holds ${file}; try again later`, { file })
+    }
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 150))
+  }
+}
+
+async function tryCreate(file: string, me: LockHolder): Promise<boolean> {
+  try {
+    const fh = await fs.open(file, 'wx', 0o644)
+    try {
+      await fh.writeFile(JSON.stringify(me) + '\n')
+    } finally {
+      await fh.close()
+    }
+    return true
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return false
+    throw err
+  }
+}
+
+async function readHolder(file: string): Promise<LockHolder | null> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as LockHolder
+  } catch {
+    return null // vanished, or being written right now
+  }
+}
+
+function isStale(h: LockHolder): boolean {
+  if (h.host !== os.hostname()) return false // cannot see other hosts' processes
+  try {
+    process.kill(h.pid, 0)
+  } catch (err) {
+    return isErrno(err, 'ESRCH')
+  }
+  return h.startTicks !== undefined && startTicks(h.pid) !== undefined && startTicks(h.pid) !== h.startTicks
+}
+
+async function takeOverStale(file: string, stale: LockHolder): Promise<void> {
+  const guard = `${file}.takeover`
+  try {
+    await fs.writeFile(guard, String(process.pid), { flag: 'wx' })
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err
+    // A takeover guard left by a run killed mid-takeover is itself stale after a while.
+    const st = await fs.stat(guard).catch(() => null)
+    if (st && Date.now() - st.mtimeMs > 10_000) await fs.rm(guard, { force: true })
+    return
+  }
+  try {
+    const now = await readHolder(file)
+    if (now && now.pid === stale.pid && now.started === stale.started) await fs.rm(file, { force: true })
+  } finally {
+    await fs.rm(guard, { force: true })
+  }
+}
+
+async function release(file: string, me: LockHolder): Promise<void> {
+  const now = await readHolder(file)
+  if (now && now.pid === me.pid && now.started === me.started) await fs.rm(file, { force: true })
+}
+
+function startTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}

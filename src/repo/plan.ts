@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto'
+import { OlmError } from '../errors.js'
+import type { OverlayTree } from '../overlay/tree.js'
+import { formatCacheEntry } from '../pms/md5cache.js'
+import type { Closure, ClosurePackage, Reason } from '../resolve/closure-types.js'
+import { renderProfiles } from './profiles-text.js'
+
+/** One file of the generated repository. Contents are held in memory: overlays' packages are small. */
+export type PlanEntry =
+  | { relPath: string; kind: 'file'; content: Buffer; executable: boolean }
+  | { relPath: string; kind: 'symlink'; target: string }
+
+export interface WritePlan {
+  entries: PlanEntry[]
+  /** sha256 over every entry: equal digests mean byte-identical repositories. */
+  digest: string
+}
+
+export interface PlanOptions {
+  repoName: string
+  trees: ReadonlyMap<string, OverlayTree>
+  /** how a config file's path is shown in provenance (as seen inside --root). */
+  displayPath?: (file: string) => string
+}
+
+/**
+ * Turns a closure into the exact list of files of the generated repository
+ * (contract "The generated repository"). Reads overlay files through their
+ * OverlayTree; writes nothing.
+ */
+export async function buildPlan(closure: Closure, opts: PlanOptions): Promise<WritePlan> {
+  const entries: PlanEntry[] = []
+  const text = (relPath: string, content: string) => entries.push({ relPath, kind: 'file', content: Buffer.from(content), executable: false })
+  const tree = (overlay: string) => opts.trees.get(overlay)!
+
+  for (const [relPath, content] of renderProfiles(closure, opts.repoName)) text(relPath, content)
+  for (const pkg of closure.packages) await addPackage(entries, pkg, tree(pkg.overlay))
+  for (const e of closure.eclasses) entries.push(await copyFile(tree(e.overlay), `eclass/${e.name}.eclass`))
+  for (const l of closure.licenses) entries.push(await copyFile(tree(l.overlay), `licenses/${l.name}`))
+  for (const c of closure.categoryMetadata) entries.push(await copyFile(tree(c.overlay), `${c.category}/metadata.xml`))
+  text('metadata/overlayman.json', JSON.stringify(provenance(closure, opts.repoName, opts.displayPath ?? ((f) => f)), null, 2) + '\n')
+
+  entries.sort((a, b) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0))
+  return { entries, digest: digestOf(entries) }
+}
+
+async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: OverlayTree): Promise<void> {
+  const pkgDir = `${pkg.category}/${pkg.pn}`
+  const copied = new Set(pkg.ebuilds.map((e) => e.ebuild.relPath))
+  for (const relPath of await walk(tree, pkgDir)) {
+    const isEbuild = relPath.endsWith('.ebuild') && relPath.lastIndexOf('/') === pkgDir.length
+    if (isEbuild && !copied.has(relPath)) continue // the user's line narrowed the versions
+    const target = await tree.readLink(relPath)
+    if (target !== null) entries.push({ relPath, kind: 'symlink', target: checkLink(tree, pkgDir, relPath, target) })
+    else entries.push(await copyFile(tree, relPath))
+  }
+  for (const { ebuild, metadata } of pkg.ebuilds) {
+    const cacheRel = `metadata/md5-cache/${ebuild.category}/${ebuild.pn}-${ebuild.pvr}`
+    // The overlay's own entry is copied byte for byte; evaluated metadata is written in portage's format.
+    const own = metadata.origin === 'md5-cache' ? await tree.readFile(cacheRel) : null
+    entries.push({ relPath: cacheRel, kind: 'file', content: own ?? Buffer.from(formatCacheEntry(metadata.entry)), executable: false })
+  }
+}
+
+/** Every file and symlink under dir, depth first, sorted. Devices, fifos and the like are refused. */
+async function walk(tree: OverlayTree, dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of (await tree.readDir(dir)) ?? []) {
+    const rel = `${dir}/${e.name}`
+    if (e.type === 'dir') out.push(...(await walk(tree, rel)))
+    else if (e.type === 'file' || e.type === 'symlink') out.push(rel)
+    else throw new OlmError('UNSAFE_PATH', `${rel} in ::${tree.overlay} is not a regular file, directory or symlink; refusing to copy it`, { overlay: tree.overlay, file: rel })
+  }
+  return out
+}
+
+/** Contract: a symlink is kept only when its target stays inside its package directory. */
+function checkLink(tree: OverlayTree, pkgDir: string, relPath: string, target: string): string {
+  const parts = relPath.split('/').slice(0, -1)
+  for (const seg of target.split('/')) {
+    if (seg === '' || seg === '.') continue
+    if (seg === '..') parts.pop()
+    else parts.push(seg)
+  }
+  const resolved = parts.join('/')
+  if (target.startsWith('/') || !(resolved === pkgDir || resolved.startsWith(pkgDir + '/')))
+    throw new OlmError('UNSAFE_PATH', `${relPath} in ::${tree.overlay} is a symlink to "${target}", which leaves its package directory; refusing it`, { overlay: tree.overlay, file: relPath })
+  return target
+}
+
+async function copyFile(tree: OverlayTree, relPath: string): Promise<PlanEntry> {
+  const content = await tree.readFile(relPath)
+  if (content === null) {
+    const kind = (await tree.readLink(relPath)) !== null ? 'a symlink' : 'not a regular file'
+    throw new OlmError('UNSAFE_PATH', `${relPath} in ::${tree.overlay} is ${kind}; refusing to copy it`, { overlay: tree.overlay, file: relPath })
+  }
+  const dir = relPath.slice(0, relPath.lastIndexOf('/'))
+  const name = relPath.slice(relPath.lastIndexOf('/') + 1)
+  const entry = ((await tree.readDir(dir)) ?? []).find((e) => e.name === name)
+  return { relPath, kind: 'file', content, executable: entry?.executable ?? false }
+}
+
+function digestOf(entries: PlanEntry[]): string {
+  const h = createHash('sha256')
+  for (const e of entries) {
+    h.update(`${e.kind}\0${e.relPath}\0`)
+    if (e.kind === 'symlink') h.update(e.target)
+    else h.update(`${e.executable ? 'x' : '-'}\0`).update(e.content)
+    h.update('\0')
+  }
+  return h.digest('hex')
+}
+
+/** metadata/overlayman.json: per package, overlay, commit, requested or pulled, needed by. No timestamps. */
+function provenance(closure: Closure, repoName: string, show: (file: string) => string) {
+  const reasons = (rs: Reason[]) => [...new Set(rs.map((r) => describeReason(r, show)))]
+  return {
+    format: 1,
+    repoName,
+    packages: closure.packages.map((p) => ({
+      package: p.cp,
+      overlay: p.overlay,
+      commit: p.commit,
+      requested: p.requested,
+      versions: p.ebuilds.map((e) => e.ebuild.pvr),
+      neededBy: reasons(p.reasons),
+      chain: p.chain,
+    })),
+    eclasses: closure.eclasses.map((e) => ({ eclass: e.name, overlay: e.overlay, commit: e.commit, neededBy: reasons(e.reasons), chain: e.chain })),
+    licenses: closure.licenses.map((l) => ({ license: l.name, overlay: l.overlay, commit: l.commit, neededBy: reasons(l.reasons), chain: l.chain })),
+    unsatisfied: closure.unsatisfied,
+  }
+}
+
+function describeReason(r: Reason, show: (file: string) => string): string {
+  switch (r.kind) {
+    case 'requested':
+      return `requested: ${r.request.raw} (${show(r.request.file)}:${r.request.line})`
+    case 'dependency':
+      return `${r.by} ${r.variable} ${r.atom}`
+    case 'inherit':
+      return `${r.by} inherits it`
+    case 'license':
+      return `${r.by} LICENSE`
+  }
+}

@@ -1,0 +1,143 @@
+import nodeFs from 'node:fs/promises'
+import path from 'node:path'
+import { OlmError } from '../errors.js'
+import { isErrno } from '../config/load.js'
+import type { PlanEntry, WritePlan } from './plan.js'
+
+/** The fs calls publishing uses; tests wrap it to inject ENOSPC/EIO at the Nth call. */
+export type Fs = Pick<typeof nodeFs, 'mkdir' | 'mkdtemp' | 'open' | 'rename' | 'rm' | 'symlink' | 'readlink' | 'lstat' | 'readdir' | 'chmod' | 'readFile'>
+
+/**
+ * Where the generations of a repository live: beside the configured
+ * location, in a hidden directory on the same filesystem (rename needs that).
+ *
+ *   /var/db/repos/overlayman          -> .overlayman.olm/g-<digest>   (symlink)
+ *   /var/db/repos/.overlayman.olm/    g-<digest>/ (current and previous), .stage-*
+ */
+export function generationsDir(location: string): string {
+  return path.join(path.dirname(location), `.${path.basename(location)}.olm`)
+}
+
+export interface PublishResult {
+  changed: boolean
+  generation: string
+}
+
+/**
+ * Publishes a plan atomically: the files are written into a staging
+ * directory, fsynced, renamed to a generation directory named by the plan's
+ * digest, and the location symlink is replaced by rename(2) — one atomic
+ * step, so a reader sees the old repository or the new one, never neither.
+ * The previous generation is kept (a running emerge may still read it).
+ */
+export async function publishPlan(plan: WritePlan, location: string, fs: Fs = nodeFs): Promise<PublishResult> {
+  const genDir = generationsDir(location)
+  const genName = `g-${plan.digest.slice(0, 24)}`
+  const current = await currentGeneration(location, fs)
+  if (current === genName) return { changed: false, generation: genName }
+  await fs.mkdir(genDir, { recursive: true, mode: 0o755 })
+  await fs.chmod(genDir, 0o755)
+  const target = path.join(genDir, genName)
+  if (!(await exists(target, fs))) {
+    const stage = await fs.mkdtemp(path.join(genDir, '.stage-'))
+    try {
+      await writeEntries(plan.entries, stage, fs)
+      await fs.chmod(stage, 0o755)
+      await fs.rename(stage, target)
+    } catch (err) {
+      await fs.rm(stage, { recursive: true, force: true }).catch(() => {})
+      throw wrapWrite(err, location)
+    }
+  }
+  await swapLink(location, path.join(path.basename(genDir), genName), fs)
+  await pruneGenerations(genDir, new Set([genName, current ?? '']), fs)
+  return { changed: true, generation: genName }
+}
+
+/** The generation the location points at, null when there is none yet. */
+export async function currentGeneration(location: string, fs: Fs = nodeFs): Promise<string | null> {
+  try {
+    const st = await fs.lstat(location)
+    if (!st.isSymbolicLink())
+      throw new OlmError('WRITE_FAILED', `${location} exists and is not olm's repository link; move it away or set another location in overlayman.conf`, { file: location })
+    return path.basename(await fs.readlink(location))
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null
+    throw err
+  }
+}
+
+async function writeEntries(entries: PlanEntry[], root: string, fs: Fs): Promise<void> {
+  const dirs = new Set<string>()
+  for (const e of entries) {
+    const file = path.join(root, e.relPath)
+    const dir = path.dirname(file)
+    if (!dirs.has(dir)) {
+      await fs.mkdir(dir, { recursive: true, mode: 0o755 })
+      dirs.add(dir)
+    }
+    if (e.kind === 'symlink') {
+      await fs.symlink(e.target, file)
+      continue
+    }
+    // Modes are set explicitly: never setuid/setgid/world-writable, whatever the umask or the overlay said.
+    const fh = await fs.open(file, 'wx', e.executable ? 0o755 : 0o644)
+    try {
+      await fh.writeFile(e.content)
+      await fh.chmod(e.executable ? 0o755 : 0o644)
+      await fh.datasync()
+    } finally {
+      await fh.close()
+    }
+  }
+  for (const dir of [...dirs].sort().reverse()) await syncDir(dir, fs)
+  await syncDir(root, fs)
+}
+
+async function syncDir(dir: string, fs: Fs): Promise<void> {
+  const fh = await fs.open(dir, 'r')
+  try {
+    await fh.chmod(0o755)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+async function swapLink(location: string, target: string, fs: Fs): Promise<void> {
+  const tmp = path.join(path.dirname(location), `.${path.basename(location)}.link-${process.pid}`)
+  await fs.rm(tmp, { force: true })
+  await fs.symlink(target, tmp)
+  try {
+    await fs.rename(tmp, location)
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => {})
+    throw wrapWrite(err, location)
+  }
+  await syncDir(path.dirname(location), fs)
+}
+
+async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs): Promise<void> {
+  for (const name of await fs.readdir(genDir)) {
+    if (keep.has(name)) continue
+    // Staging dirs of interrupted runs are debris too; olm holds the lock, so none is live.
+    if (name.startsWith('g-') || name.startsWith('.stage-')) await fs.rm(path.join(genDir, name), { recursive: true, force: true })
+  }
+}
+
+async function exists(p: string, fs: Fs): Promise<boolean> {
+  try {
+    await fs.lstat(p)
+    return true
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false
+    throw err
+  }
+}
+
+function wrapWrite(err: unknown, location: string): unknown {
+  if (err instanceof OlmError) return err
+  const code = (err as NodeJS.ErrnoException)?.code
+  if (!code) return err
+  return new OlmError('WRITE_FAILED', `could not write the repository at ${location}: ${(err as Error).message}`, { file: location }, { cause: err })
+}
