@@ -116,7 +116,7 @@ describe('parseDepend: DEPEND family', () => {
     ['? ( a-b/c )', 1],
     // bad atoms
     ['a-b/c notanatom', 7],
-    ['a-b/c cat/pkg-', 7],
+    ['a-b/c cat/pkg-1.0', 7],
     ['>=cat/pkg', 1],
     ['a-b/c::guru', 1],
     ['!!!a-b/c', 1],
