@@ -48,7 +48,7 @@ describe('parseLayoutConf', () => {
     ['invalid master name', 'thin-manifests = true\nmasters = gentoo bad.name\n', 2],
     ['master that is a PN-invalid name', 'masters = local-1\n', 1],
     ['invalid repo-name', 'masters = gentoo\n\nrepo-name = -foo\n', 3],
-  ])('invalid: %s (line %i)', (_name, text, line) => {
+  ])('invalid: %s %j → line %i', (_name, text, line) => {
     let caught: unknown
     try {
       parseLayoutConf(text, 'metadata/layout.conf')

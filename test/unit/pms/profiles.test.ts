@@ -99,7 +99,7 @@ describe('parsePackageMask', () => {
     ['dev-nim/foo dev-nim/bar\n', 1, 1],
     ['>=dev-nim/foo\n', 1, 1],
     ['--dev-nim/foo\n', 1, 1],
-  ])('invalid %j (line %i)', (text, line, column) => {
+  ])('invalid %j → line %i, column %i', (text, line, column) => {
     expectError(() => parsePackageMask(text, 'profiles/package.mask'), 'ATOM_SYNTAX', {
       file: 'profiles/package.mask',
       line,

@@ -94,7 +94,7 @@ describe('parseReposConf', () => {
     ['key repeated in one section of one file', '[r]\nlocation = /a\nLocation = /b\n', 3],
     ['non-integer priority', '[r]\nlocation = /a\npriority = high\n', 3],
     ['broken header', '[r\nlocation = /a\n', 1],
-  ])('invalid: %s (line %i)', (_name, text, line) => {
+  ])('invalid: %s %j → line %i', (_name, text, line) => {
     let caught: unknown
     try {
       parseReposConf([SHIPPED, { path: '/etc/portage/repos.conf/bad.conf', text }])

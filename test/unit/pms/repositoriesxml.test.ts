@@ -97,7 +97,7 @@ describe('parseRepositoriesXml on small documents', () => {
     ['repo without name', wrap('<repo>\n<description>x</description></repo>'), 4],
     ['same repo twice', wrap('<repo><name>a</name></repo>\n<repo><name>a</name></repo>'), 5],
     ['unterminated comment', '<repositories>\n<!-- x </repositories>', 2],
-  ])('invalid: %s (line %i)', (_name, text, line) => {
+  ])('invalid: %s %j → line %i', (_name, text, line) => {
     let caught: unknown
     try {
       parseRepositoriesXml(text, 'repositories.xml')
