@@ -12,6 +12,7 @@
  */
 import { OlmError, assertNever } from '../errors.js'
 import { formatAtom, parseAtom, type Atom } from './atom.js'
+import { isValidLicenseName, isValidUseFlag } from './names.js'
 
 export type DepNode =
   | { kind: 'atom'; atom: Atom } // DEPEND family leaves, blockers included (atom.blocker)
@@ -44,10 +45,7 @@ const ALLOWED_OPERATORS: Record<DependKind, readonly GroupKind[]> = {
 
 const OPERATOR_TOKEN: Record<GroupKind, string> = { 'any-of': '||', 'exactly-one': '^^', 'at-most-one': '??' }
 
-/** PMS "USE flag names": alphanumeric first, then `A-Za-z0-9+_@-`. */
-const USE_FLAG = /^[A-Za-z0-9][A-Za-z0-9+_@-]*$/
 const USE_CONDITIONAL = /^(!?)([^?]*)\?$/
-const LICENSE_NAME = /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/
 
 interface Token {
   text: string
@@ -121,7 +119,7 @@ class Parser {
     const match = USE_CONDITIONAL.exec(token.text)
     if (!match) throw this.error(`'?' must be followed by whitespace: '${token.text}'`, token)
     const [, bang = '', flag = ''] = match
-    if (!USE_FLAG.test(flag)) throw this.error(`invalid USE flag in conditional '${token.text}'`, token)
+    if (!isValidUseFlag(flag)) throw this.error(`invalid USE flag in conditional '${token.text}'`, token)
     return { kind: 'use-if', flag, negate: bang === '!', children: this.parseGroupBody(token) }
   }
 
@@ -138,10 +136,10 @@ class Parser {
       case 'depend':
         return { kind: 'atom', atom: this.parseAtomToken(token) }
       case 'license':
-        if (!LICENSE_NAME.test(token.text)) throw this.error(`invalid license name '${token.text}'`, token)
+        if (!isValidLicenseName(token.text)) throw this.error(`invalid license name '${token.text}'`, token)
         return { kind: 'leaf', value: token.text }
       case 'required-use':
-        if (!USE_FLAG.test(token.text.replace(/^!/, '')))
+        if (!isValidUseFlag(token.text.replace(/^!/, '')))
           throw this.error(`invalid REQUIRED_USE flag '${token.text}'`, token)
         return { kind: 'leaf', value: token.text }
       case 'src-uri':
