@@ -1,0 +1,129 @@
+import type { HttpClient } from 'isomorphic-git'
+
+/**
+ * The one upload-pack exchange of a shallow fetch, written against the smart
+ * HTTP protocol v1 (gitprotocol-pack, gitprotocol-http) because isomorphic-git
+ * cannot ask for a thin pack and commits refs before the pack is complete.
+ * Nothing here touches the cache: it returns the pack bytes for verification.
+ */
+export interface UploadPackRequest {
+  url: string
+  want: string
+  /** Commits the cache has (its current commit), for a thin pack of the difference. */
+  haves: string[]
+  /** The cache's shallow boundary, so the server does not assume history we lack. */
+  shallows: string[]
+  /** Capabilities the server advertised; we only ask for ones it offers. */
+  serverCaps: Record<string, string | true>
+}
+
+export interface UploadPackResult {
+  pack: Buffer
+  /** Commits the server marked shallow for the new depth-1 history. */
+  shallow: string[]
+}
+
+export class WireError extends Error {
+  override readonly name = 'WireError'
+}
+
+const WANTED_CAPS = ['side-band-64k', 'thin-pack', 'ofs-delta', 'shallow', 'no-progress']
+
+export async function requestPack(http: HttpClient, req: UploadPackRequest): Promise<UploadPackResult> {
+  if (!req.serverCaps['shallow']) throw new WireError('the server does not support shallow fetches')
+  const res = await http.request({
+    url: `${req.url.replace(/\/$/, '')}/git-upload-pack`,
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-git-upload-pack-request',
+      accept: 'application/x-git-upload-pack-result',
+    },
+    body: single(encodeRequest(req)),
+  })
+  if (res.statusCode !== 200) {
+    throw new WireError(`upload-pack answered HTTP ${res.statusCode} ${res.statusMessage}`.trim())
+  }
+  if (!res.body) throw new WireError('upload-pack sent no body')
+  return parseResponse(res.body)
+}
+
+function encodeRequest(req: UploadPackRequest): Buffer {
+  const caps = WANTED_CAPS.filter((c) => req.serverCaps[c])
+  if (!caps.includes('side-band-64k') && req.serverCaps['side-band']) caps.unshift('side-band')
+  caps.push('agent=olm')
+  const lines = [
+    pktLine(`want ${req.want} ${caps.join(' ')}\n`),
+    ...req.shallows.map((oid) => pktLine(`shallow ${oid}\n`)),
+    pktLine('deepen 1\n'),
+    '0000',
+    ...req.haves.map((oid) => pktLine(`have ${oid}\n`)),
+    pktLine('done\n'),
+  ]
+  return Buffer.from(lines.join(''), 'utf8')
+}
+
+export function pktLine(text: string): string {
+  return (Buffer.byteLength(text) + 4).toString(16).padStart(4, '0') + text
+}
+
+async function* single(buf: Buffer): AsyncIterableIterator<Uint8Array> {
+  yield buf
+}
+
+/**
+ * Reads shallow lines, ACK/NAK and then the side-band stream: band 1 is the
+ * pack, 2 progress, 3 a fatal remote error. The stream must end with a flush
+ * after the pack; a missing flush means the response was cut short.
+ */
+async function parseResponse(body: AsyncIterable<Uint8Array>): Promise<UploadPackResult> {
+  const pack: Buffer[] = []
+  const shallow: string[] = []
+  let sawFinalFlush = false
+  let inPack = false
+  for await (const pkt of pktLines(body)) {
+    if (pkt === null) {
+      if (inPack) sawFinalFlush = true
+      continue
+    }
+    if (sawFinalFlush) throw new WireError('data after the end of the pack stream')
+    const band = pkt[0]!
+    if (band === 1) {
+      inPack = true
+      pack.push(pkt.subarray(1))
+    } else if (band === 2) continue
+    else if (band === 3) throw new WireError(`remote error: ${pkt.subarray(1).toString('utf8').trim()}`)
+    else negotiationLine(pkt.toString('utf8').trim(), shallow)
+  }
+  if (!inPack) throw new WireError('the response held no pack')
+  if (!sawFinalFlush) throw new WireError('the response ended before the end of the pack stream')
+  return { pack: Buffer.concat(pack), shallow }
+}
+
+function negotiationLine(line: string, shallow: string[]): void {
+  if (line.startsWith('shallow ')) shallow.push(line.slice(8))
+  else if (line.startsWith('ERR ')) throw new WireError(`remote error: ${line.slice(4)}`)
+  else if (!/^(unshallow |ACK |NAK)/.test(line)) throw new WireError(`unexpected line from upload-pack: ${line.slice(0, 80)}`)
+}
+
+/** Splits a byte stream into pkt-line payloads; null is a flush-pkt. */
+async function* pktLines(body: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer | null> {
+  let buf = Buffer.alloc(0)
+  for await (const chunk of body) {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk)
+    let p = 0
+    while (buf.length - p >= 4) {
+      const len = parseInt(buf.toString('latin1', p, p + 4), 16)
+      if (Number.isNaN(len) || (len > 0 && len < 4)) throw new WireError(`bad pkt-line length at byte ${p}`)
+      if (len === 0) {
+        p += 4
+        yield null
+        continue
+      }
+      if (buf.length - p < len) break
+      yield buf.subarray(p + 4, p + len)
+      p += len
+    }
+    buf = buf.subarray(p)
+  }
+  if (buf.length) throw new WireError(`the response ended inside a pkt-line (${buf.length} bytes left)`)
+}

@@ -1,0 +1,172 @@
+import fs from 'node:fs'
+import { mkdtemp, rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import git from 'isomorphic-git'
+import { OlmError, type ErrorCode } from '../errors.js'
+import { createHttpClient, type CountingHttpClient } from './git-http.js'
+import { indexPack } from './git-pack.js'
+import {
+  commitState,
+  initStore,
+  listPacks,
+  readState,
+  restoreStore,
+  snapshotStore,
+  storeObjectReader,
+  writePack,
+} from './git-store.js'
+import { requestPack } from './git-wire.js'
+
+export { openGitTree } from './git-tree.js'
+
+/**
+ * The git source: keeps one overlay's branch as a shallow (depth 1), single
+ * branch, tag-less bare repository in its cache dir, without a work tree.
+ *
+ * Per fetch: one GET learns where the branch is (protocol v1 advertisement via
+ * isomorphic-git); unchanged means nothing else happens. Otherwise one POST
+ * asks upload-pack for a thin pack against the cached commit; the pack is
+ * verified (trailer, object count, sizes), completed with its bases from the
+ * cache, indexed, and only after the new commit and its tree read back are
+ * `shallow` and the branch ref moved. Any failure removes the new pack and
+ * restores HEAD, ref and shallow, so the previous cache stays intact.
+ */
+export interface GitSourceOptions {
+  overlay: string
+  url: string
+  /** Branch to follow; default: the remote HEAD's branch. */
+  branch?: string
+  /** This overlay's own cache dir (created when missing). */
+  cacheDir: string
+  signal?: AbortSignal
+  onProgress?: (e: { phase: string; loaded: number; total?: number }) => void
+  /** Inactivity timeout per request (default 60 s). */
+  timeoutMs?: number
+  /** Packs allowed before the next update re-clones instead (default 20). Bounds the cache. */
+  maxPacks?: number
+}
+
+export interface GitFetchResult {
+  commit: string
+  /** false: the remote branch still points at the cached commit; nothing was downloaded but the ref list. */
+  changed: boolean
+  /** Response body bytes received, ref advertisement included. */
+  bytes: number
+}
+
+interface RemoteHead {
+  ref: string
+  oid: string
+  caps: Record<string, string | true>
+}
+
+const DEFAULT_MAX_PACKS = 20
+
+export async function fetchGitOverlay(o: GitSourceOptions): Promise<GitFetchResult> {
+  const http = createHttpClient({
+    signal: o.signal,
+    timeoutMs: o.timeoutMs,
+    onBytes: (loaded) => o.onProgress?.({ phase: 'receiving', loaded }),
+  })
+  const remote = await discover(http, o)
+  const state = await readState(o.cacheDir)
+  if (state.commit === remote.oid && state.ref === remote.ref)
+    return { commit: remote.oid, changed: false, bytes: http.bytes() }
+  const packs = await listPacks(o.cacheDir)
+  if (state.commit && packs.length < (o.maxPacks ?? DEFAULT_MAX_PACKS)) {
+    await fetchInto(o.cacheDir, { o, http, remote, haves: [state.commit], shallows: state.shallow })
+  } else if (!state.commit) {
+    await initStore(o.cacheDir, o.url)
+    await fetchInto(o.cacheDir, { o, http, remote, haves: [], shallows: [] })
+  } else {
+    await reclone(o, http, remote)
+  }
+  return { commit: remote.oid, changed: true, bytes: http.bytes() }
+}
+
+/** The commit the cache holds for its branch, or null when there is no usable cache. */
+export async function cachedCommit(cacheDir: string): Promise<string | null> {
+  return (await readState(cacheDir)).commit
+}
+
+async function discover(http: CountingHttpClient, o: GitSourceOptions): Promise<RemoteHead> {
+  let info: Awaited<ReturnType<typeof git.getRemoteInfo2>>
+  try {
+    // protocol v2 would answer without refs; v1 advertises them all in the same round trip.
+    info = await git.getRemoteInfo2({ http, url: o.url, protocolVersion: 1 })
+  } catch (err) {
+    throw failure('SOURCE_UNREACHABLE', o, 'cannot reach', err)
+  }
+  const refs = info.refs ?? []
+  const ref = o.branch ? `refs/heads/${o.branch}` : refs.find((r) => r.ref === 'HEAD')?.target
+  const oid = refs.find((r) => r.ref === ref)?.oid
+  if (!ref || !oid) {
+    const what = o.branch ? `branch '${o.branch}'` : 'a default branch (HEAD)'
+    throw new OlmError('REF_NOT_FOUND', `overlay '${o.overlay}' at ${o.url} has no ${what}`, {
+      overlay: o.overlay,
+      url: o.url,
+    })
+  }
+  return { ref, oid, caps: info.capabilities }
+}
+
+interface FetchPlan {
+  o: GitSourceOptions
+  http: CountingHttpClient
+  remote: RemoteHead
+  haves: string[]
+  shallows: string[]
+}
+
+/** One guarded fetch into storeDir: commits the new state only after the pack and commit check out. */
+async function fetchInto(storeDir: string, plan: FetchPlan): Promise<void> {
+  const { o, remote } = plan
+  const snapshot = await snapshotStore(storeDir, remote.ref)
+  let created: string[] = []
+  try {
+    const got = await requestPack(plan.http, { url: o.url, want: remote.oid, ...plan, serverCaps: remote.caps })
+    const indexed = await indexPack(got.pack, storeObjectReader(storeDir), (loaded, total) =>
+      o.onProgress?.({ phase: 'indexing', loaded, total }),
+    )
+    if (!indexed.oids.has(remote.oid)) throw new Error(`the pack lacks commit ${remote.oid}`)
+    created = await writePack(storeDir, indexed.checksum, indexed.pack, indexed.idx)
+    await readBack(storeDir, remote.oid)
+    await commitState(storeDir, remote.ref, remote.oid, [...plan.shallows, ...got.shallow])
+  } catch (err) {
+    await Promise.all(created.map((file) => rm(file, { force: true })))
+    await restoreStore(storeDir, snapshot)
+    throw failure('FETCH_FAILED', o, 'fetching', err)
+  }
+}
+
+/** Reads the new commit and its root tree back through isomorphic-git, as the resolver will. */
+async function readBack(storeDir: string, oid: string): Promise<void> {
+  const { commit } = await git.readCommit({ fs, gitdir: storeDir, oid })
+  await git.readTree({ fs, gitdir: storeDir, oid: commit.tree })
+}
+
+/** Fetches a fresh depth-1 cache beside the old one and swaps it in: the bound on pack count. */
+async function reclone(o: GitSourceOptions, http: CountingHttpClient, remote: RemoteHead): Promise<void> {
+  const cacheDir = path.resolve(o.cacheDir)
+  const freshDir = await mkdtemp(path.join(path.dirname(cacheDir), `.${path.basename(cacheDir)}.reclone-`))
+  try {
+    await initStore(freshDir, o.url)
+    await fetchInto(freshDir, { o, http, remote, haves: [], shallows: [] })
+  } catch (err) {
+    await rm(freshDir, { recursive: true, force: true })
+    throw err
+  }
+  const retiredDir = `${freshDir}.retired`
+  await rename(cacheDir, retiredDir)
+  await rename(freshDir, cacheDir)
+  await rm(retiredDir, { recursive: true, force: true })
+}
+
+function failure(code: ErrorCode, o: GitSourceOptions, doing: string, err: unknown): OlmError {
+  if (err instanceof OlmError) return err
+  const reason = err instanceof Error ? err.message : String(err)
+  return new OlmError(code, `${doing} overlay '${o.overlay}' from ${o.url} failed: ${reason}`, {
+    overlay: o.overlay,
+    url: o.url,
+  }, { cause: err })
+}
