@@ -84,9 +84,23 @@ function openLocalRepo({ name, dir }: LocalRepoLocation): LocalRepo {
     },
     eclasses: once(async () => new Set((await listDir(path.join(dir, 'eclass'))).filter((n) => n.endsWith('.eclass')).map((n) => n.slice(0, -7)))),
     licenses: once(async () => new Set(await listDir(path.join(dir, 'licenses')))),
-    categories: once(async () => new Set(parseCategories((await readOr(path.join(dir, 'profiles/categories'))) ?? ''))),
-    licenseGroups: once(async () => parseLicenseGroups((await readOr(path.join(dir, 'profiles/license_groups'))) ?? '')),
-    mirrors: once(async () => parseThirdPartyMirrors((await readOr(path.join(dir, 'profiles/thirdpartymirrors'))) ?? '')),
+    categories: once(async () => new Set(lenient(parseCategories, await readOr(path.join(dir, 'profiles/categories')), []))),
+    licenseGroups: once(async () => lenient(parseLicenseGroups, await readOr(path.join(dir, 'profiles/license_groups')), new Map())),
+    mirrors: once(async () => lenient(parseThirdPartyMirrors, await readOr(path.join(dir, 'profiles/thirdpartymirrors')), new Map())),
+  }
+}
+
+/**
+ * The system's own repositories are not olm's to judge: a line portage would
+ * skip must not stop a sync, so a file that fails the strict parser counts as
+ * empty rather than aborting.
+ */
+function lenient<T>(parse: (text: string) => T, text: string | null, empty: T): T {
+  if (text === null) return empty
+  try {
+    return parse(text)
+  } catch {
+    return empty
   }
 }
 

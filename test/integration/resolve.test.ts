@@ -1,0 +1,133 @@
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parseRequest } from '../../src/config/requests.js'
+import { openLocalTree } from '../../src/local/local-tree.js'
+import { openDirTree } from '../../src/overlay/dir-tree.js'
+import { resolveClosure } from '../../src/resolve/closure.js'
+import { createOverlayIndex } from '../../src/resolve/overlay-index.js'
+import { isOlmError } from '../../src/errors.js'
+import { type MiniOverlay, writeMiniOverlay } from '../helpers/mini-overlay.js'
+import { testDir } from '../helpers/tmp.js'
+
+const gentoo: MiniOverlay = {
+  name: 'gentoo',
+  masters: '',
+  categories: ['app-misc', 'dev-libs', 'dev-python'],
+  eclasses: { docs: 'docs from gentoo\n', 'toolchain-funcs': 'tc\n' },
+  licenses: ['MIT', 'GPL-2'],
+  licenseGroups: 'FREE MIT GPL-2\n',
+  thirdPartyMirrors: 'gnu https://ftp.gnu.org/gnu\n',
+  ebuilds: {
+    'dev-libs/libfoo-1.0': { SLOT: '1' },
+    'dev-libs/libfoo-2.0': { SLOT: '2' },
+    'dev-python/requests-2.31.0': {},
+    'app-misc/present-1': {},
+  },
+}
+
+const guru: MiniOverlay = {
+  name: 'guru',
+  categories: ['dev-nim'],
+  eclasses: { 'nim-utils': 'nim utils\n', 'nim-build': 'inherit nim-utils\n', docs: 'docs from guru\n' },
+  licenses: ['GuruLicense', 'MIT'],
+  licenseGroups: 'FREE GuruLicense MIT\nOTHER Unused\n',
+  thirdPartyMirrors: 'npm https://registry.npmjs.org\ngnu https://elsewhere\n',
+  packageMask: '# dev-nim/b is broken\n=dev-nim/b-2\n\n# nobody uses it\ndev-nim/unused\n',
+  ebuilds: {
+    'dev-nim/a-1': { inherit: 'nim-build nim-utils toolchain-funcs', RDEPEND: 'dev-nim/b !dev-nim/blocked dev-libs/libfoo:2', LICENSE: 'GuruLicense MIT', SRC_URI: 'mirror://npm/a/-/a-1.tgz mirror://gnu/x.tar.gz' },
+    'dev-nim/b-1': { DEPEND: 'doc? ( dev-nim/c ) || ( app-misc/present dev-nim/never )', PDEPEND: 'dev-nim/a' },
+    'dev-nim/b-2': {},
+    'dev-nim/c-1': { BDEPEND: '|| ( dev-nim/d dev-libs/libfoo:3 ) >=dev-python/requests-2.32 dev-libs/nowhere' },
+    'dev-nim/d-1': {},
+    'dev-python/requests-2.32.0': {},
+    'dev-nim/blocked-1': {},
+    'dev-nim/never-1': {},
+    'dev-nim/unused-1': {},
+    'dev-nim/narrow-1': {},
+    'dev-nim/narrow-2': { RDEPEND: 'dev-nim/d' },
+    'dev-nim/usesdocs-1': { inherit: 'docs' },
+  },
+}
+
+async function setup(extra: MiniOverlay[] = []) {
+  const dir = await testDir()
+  await writeMiniOverlay(path.join(dir, 'gentoo'), gentoo)
+  const overlays = new Map()
+  for (const o of [guru, ...extra]) {
+    await writeMiniOverlay(path.join(dir, o.name), o, gentoo.eclasses)
+    overlays.set(o.name, createOverlayIndex(openDirTree(path.join(dir, o.name), o.name, `commit-of-${o.name}`)))
+  }
+  const local = openLocalTree([{ name: 'gentoo', dir: path.join(dir, 'gentoo') }])
+  return { overlays, local }
+}
+
+const req = (s: string, line = 1) => parseRequest(s, { file: 'packages.d/test.conf', line })
+
+describe('resolveClosure', () => {
+  it('follows rules 1-8 from one request', async () => {
+    const { overlays, local } = await setup()
+    const c = await resolveClosure({ requests: [req('dev-nim/a::guru')], overlays, local })
+    const pkgs = c.packages.map((p) => p.cp)
+    // Breadth first: a, then its RDEPEND b, then b's deps c, then c's d and requests.
+    expect(pkgs).toEqual(['dev-nim/a', 'dev-nim/b', 'dev-nim/c', 'dev-nim/d', 'dev-python/requests'])
+    expect(c.packages.find((p) => p.cp === 'dev-nim/b')!.ebuilds.map((e) => e.ebuild.pvr)).toEqual(['1', '2'])
+    expect(c.eclasses.map((e) => e.name).sort()).toEqual(['nim-build', 'nim-utils'])
+    expect(c.licenses.map((l) => l.name)).toEqual(['GuruLicense']) // MIT is in the local tree
+    expect(c.masks.map((m) => m.entry.raw)).toEqual(['=dev-nim/b-2'])
+    expect(c.licenseGroups).toEqual([{ overlay: 'guru', group: 'FREE', licenses: ['GuruLicense'] }])
+    expect(c.mirrors.map((m) => m.name)).toEqual(['npm']) // gnu is defined by the master
+    expect(c.categories).toEqual(['dev-nim', 'dev-python'])
+    expect(c.unsatisfied.map((u) => u.atom)).toEqual(['dev-libs/nowhere'])
+    expect(c.unsatisfied[0]!.chain[0]).toContain('dev-nim/a::guru')
+  })
+
+  it('never pulls blockers, satisfied any-of groups, or what the local tree has', async () => {
+    const { overlays, local } = await setup()
+    const c = await resolveClosure({ requests: [req('dev-nim/a::guru')], overlays, local })
+    const pkgs = c.packages.map((p) => p.cp)
+    expect(pkgs).not.toContain('dev-nim/blocked')
+    expect(pkgs).not.toContain('dev-nim/never')
+    expect(pkgs).not.toContain('dev-libs/libfoo')
+  })
+
+  it('records the chain that brought each package', async () => {
+    const { overlays, local } = await setup()
+    const c = await resolveClosure({ requests: [req('dev-nim/a::guru')], overlays, local })
+    const d = c.packages.find((p) => p.cp === 'dev-nim/d')!
+    expect(d.requested).toBe(false)
+    expect(d.chain).toEqual([
+      'dev-nim/a::guru (packages.d/test.conf:1)',
+      'dev-nim/a-1 RDEPEND dev-nim/b',
+      'dev-nim/b-1 DEPEND dev-nim/c',
+      'dev-nim/c-1 BDEPEND dev-nim/d',
+    ])
+  })
+
+  it('copies only the versions a narrowed request matches', async () => {
+    const { overlays, local } = await setup()
+    const c = await resolveClosure({ requests: [req('=dev-nim/narrow-1::guru')], overlays, local })
+    expect(c.packages.map((p) => [p.cp, p.ebuilds.map((e) => e.ebuild.pvr)])).toEqual([['dev-nim/narrow', ['1']]])
+  })
+
+  it('refuses a package the overlay lacks, and a version nothing matches', async () => {
+    const { overlays, local } = await setup()
+    const missing = resolveClosure({ requests: [req('dev-nim/nope::guru')], overlays, local })
+    await expect(missing).rejects.toSatisfy((e) => isOlmError(e, 'PACKAGE_NOT_FOUND'))
+    const noVersion = resolveClosure({ requests: [req('>=dev-nim/d-5::guru', 3)], overlays, local })
+    await expect(noVersion).rejects.toSatisfy((e) => isOlmError(e, 'PACKAGE_NOT_FOUND') && e.context.line === 3)
+  })
+
+  it('refuses an eclass that would shadow what another overlay package was written against', async () => {
+    const other: MiniOverlay = { name: 'other', ebuilds: { 'app-misc/needsdocs-1': { inherit: 'docs' } } }
+    const { overlays, local } = await setup([other])
+    const run = resolveClosure({ requests: [req('dev-nim/usesdocs::guru'), req('app-misc/needsdocs::other', 2)], overlays, local })
+    await expect(run).rejects.toSatisfy((e) => isOlmError(e, 'CONFLICT') && /docs/.test((e as Error).message))
+  })
+
+  it('gives the same closure for the same input', async () => {
+    const { overlays, local } = await setup()
+    const a = await resolveClosure({ requests: [req('dev-nim/a::guru'), req('dev-nim/narrow::guru', 2)], overlays, local })
+    const b = await resolveClosure({ requests: [req('dev-nim/a::guru'), req('dev-nim/narrow::guru', 2)], overlays, local })
+    expect(JSON.stringify(a.packages.map((p) => [p.cp, p.chain]))).toEqual(JSON.stringify(b.packages.map((p) => [p.cp, p.chain])))
+  })
+})
