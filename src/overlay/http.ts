@@ -135,7 +135,9 @@ type Failure = { kind: 'stall' | 'timeout' | 'too-big' | 'user'; detail?: string
  * and the body, and turns whatever went wrong into one clear OlmError.
  */
 class RequestGuard {
-  private readonly controller = new AbortController()
+  /** The request and response in flight; fail() destroys them. */
+  private req: http.ClientRequest | undefined
+  private res: http.IncomingMessage | undefined
   private failure: Failure | undefined
   private stallTimer: NodeJS.Timeout | undefined
   private readonly overallTimer: NodeJS.Timeout | undefined
@@ -156,12 +158,14 @@ class RequestGuard {
     const get = parsed.protocol === 'https:' ? https.get : http.get
     this.touch()
     return new Promise((resolve, reject) => {
+      if (this.failure) return reject(new Error('aborted'))
       const req = get(parsed, {
-        signal: this.controller.signal,
         headers: { 'user-agent': 'overlayman', 'accept-encoding': 'identity', ...this.opts.headers },
       })
+      this.req = req
       req.on('response', (res) => {
         this.touch()
+        this.res = res
         resolve(res)
       })
       req.on('error', reject)
@@ -208,7 +212,8 @@ class RequestGuard {
 
   private fail(failure: Failure): void {
     this.failure ??= failure
-    this.controller.abort()
+    this.res?.destroy()
+    this.req?.destroy(new Error(failure.kind))
   }
 
   dispose(): void {

@@ -105,7 +105,7 @@ async function extractChecked(archive: string, stageDir: string, opts: FetchTarO
     },
   })
   const root = plan.topDir === null ? stageDir : path.join(stageDir, plan.topDir)
-  await settleTree(root, root, opts)
+  await settleTree({ rootDir: root, shownPrefix: plan.topDir ?? '', opts }, root)
   return root
 }
 
@@ -197,14 +197,22 @@ function commonTopDir(entries: EntryInfo[]): string | null {
  * resolves outside the root (a chain of links can escape where each link
  * alone looked fine) and that nothing but files, dirs and links exists.
  */
-async function settleTree(rootDir: string, dir: string, opts: FetchTarOptions): Promise<void> {
+interface SettleContext {
+  rootDir: string
+  /** The stripped top directory, so messages name entries as the archive does. */
+  shownPrefix: string
+  opts: FetchTarOptions
+}
+
+async function settleTree(ctx: SettleContext, dir: string): Promise<void> {
+  const { rootDir, opts } = ctx
   for (const name of await readdir(dir)) {
     const abs = path.join(dir, name)
     const st = await lstat(abs)
-    const shown = path.relative(rootDir, abs)
+    const shown = path.posix.join(ctx.shownPrefix, path.relative(rootDir, abs))
     if (st.isDirectory()) {
       await chmod(abs, 0o755)
-      await settleTree(rootDir, abs, opts)
+      await settleTree(ctx, abs)
     } else if (st.isFile()) {
       await chmod(abs, normalMode(false, st.mode))
     } else if (st.isSymbolicLink()) {
