@@ -38,7 +38,8 @@ export async function publishPlan(plan: WritePlan, location: string, fs: Fs = no
   await fs.mkdir(genDir, { recursive: true, mode: 0o755 })
   await fs.chmod(genDir, 0o755)
   const target = path.join(genDir, genName)
-  if (!(await exists(target, fs))) {
+  const built = !(await exists(target, fs))
+  if (built) {
     const stage = await fs.mkdtemp(path.join(genDir, '.stage-'))
     try {
       await writeEntries(plan.entries, stage, fs)
@@ -49,7 +50,13 @@ export async function publishPlan(plan: WritePlan, location: string, fs: Fs = no
       throw wrapWrite(err, location)
     }
   }
-  await swapLink(location, path.join(path.basename(genDir), genName), fs)
+  try {
+    await swapLink(location, path.join(path.basename(genDir), genName), fs)
+  } catch (err) {
+    // Not published: a generation nobody points at is debris.
+    if (built) await fs.rm(target, { recursive: true, force: true }).catch(() => {})
+    throw err
+  }
   await pruneGenerations(genDir, new Set([genName, current ?? '']), fs)
   return { changed: true, generation: genName }
 }

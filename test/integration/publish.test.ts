@@ -1,0 +1,106 @@
+import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises'
+import nodeFs from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { WritePlan } from '../../src/repo/plan.js'
+import { type Fs, generationsDir, publishPlan } from '../../src/repo/publish.js'
+import { registerRepository, replaceSection } from '../../src/repo/repos-conf-entry.js'
+import { snapshotTree } from '../helpers/olm.js'
+import { testDir } from '../helpers/tmp.js'
+
+function plan(files: Record<string, string>, digest: string): WritePlan {
+  return {
+    digest: digest.padEnd(64, '0'),
+    entries: Object.entries(files).map(([relPath, text]) => ({ relPath, kind: 'file' as const, content: Buffer.from(text), executable: relPath.endsWith('.sh') })),
+  }
+}
+
+/** Wraps fs so that the nth call of `op` fails with `code`: a full disk or a dying one. */
+function failingFs(op: keyof Fs, n: number, code: string): Fs {
+  let calls = 0
+  return new Proxy(nodeFs, {
+    get(target, prop, recv) {
+      const real = Reflect.get(target, prop, recv)
+      if (prop !== op) return real
+      return async (...args: unknown[]) => {
+        if (++calls === n) throw Object.assign(new Error(`${code}: injected`), { code })
+        return (real as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    },
+  }) as Fs
+}
+
+describe('publishPlan', () => {
+  it('publishes through a symlink, keeps the previous generation, and detects no change', async () => {
+    const dir = await testDir()
+    const location = path.join(dir, 'repos/overlayman')
+    await mkdir(path.dirname(location))
+    const first = await publishPlan(plan({ 'profiles/repo_name': 'overlayman\n', 'a/b/run.sh': 'echo\n' }, 'aaa'), location)
+    expect(first.changed).toBe(true)
+    expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('overlayman\n')
+    expect((await lstat(path.join(location, 'a/b/run.sh'))).mode & 0o777).toBe(0o755)
+    expect((await lstat(path.join(location, 'profiles/repo_name'))).mode & 0o777).toBe(0o644)
+
+    const same = await publishPlan(plan({ 'profiles/repo_name': 'overlayman\n' }, 'aaa'), location)
+    expect(same.changed).toBe(false)
+
+    await publishPlan(plan({ 'profiles/repo_name': 'overlayman\n', x: '1' }, 'bbb'), location)
+    await publishPlan(plan({ 'profiles/repo_name': 'overlayman\n', y: '2' }, 'ccc'), location)
+    expect((await readdir(generationsDir(location))).sort()).toEqual([`g-bbb${'0'.repeat(21)}`, `g-ccc${'0'.repeat(21)}`])
+    expect(await readlink(location)).toBe(`.overlayman.olm/g-ccc${'0'.repeat(21)}`)
+  })
+
+  it.each([
+    ['open', 3, 'ENOSPC'],
+    ['open', 1, 'EIO'],
+    ['rename', 1, 'ENOSPC'],
+    ['rename', 2, 'EIO'],
+    ['mkdir', 3, 'ENOSPC'],
+    ['symlink', 1, 'EIO'],
+    ['open', 7, 'EIO'],
+  ] as const)('%s call %i failing with %s publishes nothing and leaves no debris', async (op, n, code) => {
+    const dir = await testDir()
+    const location = path.join(dir, 'overlayman')
+    await publishPlan(plan({ 'profiles/repo_name': 'old\n', 'cat/pkg/pkg-1.ebuild': 'EAPI=8\n' }, 'old'), location)
+    const before = await snapshotTree(location + '/')
+    const next = plan({ 'profiles/repo_name': 'new\n', 'cat/pkg/pkg-2.ebuild': 'EAPI=8\n', 'cat/other/x': 'y' }, 'new')
+    await expect(publishPlan(next, location, failingFs(op, n, code))).rejects.toThrow()
+    expect(await snapshotTree(location + '/')).toEqual(before)
+    const debris = (await readdir(generationsDir(location))).filter((n) => !n.startsWith(`g-old`))
+    expect(debris).toEqual([])
+    // and the next, healthy, run succeeds
+    expect((await publishPlan(next, location)).changed).toBe(true)
+    expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('new\n')
+  })
+
+  it('refuses to replace a directory it did not create', async () => {
+    const dir = await testDir()
+    const location = path.join(dir, 'overlayman')
+    await mkdir(location)
+    await writeFile(path.join(location, 'precious'), 'x')
+    await expect(publishPlan(plan({ a: 'b' }, 'aaa'), location)).rejects.toThrow(/not olm's/)
+    expect(await readFile(path.join(location, 'precious'), 'utf8')).toBe('x')
+  })
+})
+
+describe('registerRepository', () => {
+  it('writes its own file in a repos.conf directory, once', async () => {
+    const dir = await testDir()
+    const reposConf = path.join(dir, 'repos.conf')
+    await mkdir(reposConf)
+    await writeFile(path.join(reposConf, 'gentoo.conf'), '[gentoo]\nlocation = /var/db/repos/gentoo\n')
+    expect((await registerRepository(reposConf, 'overlayman', '/var/db/repos/overlayman')).changed).toBe(true)
+    expect((await registerRepository(reposConf, 'overlayman', '/var/db/repos/overlayman')).changed).toBe(false)
+    expect(await readFile(path.join(reposConf, 'gentoo.conf'), 'utf8')).toBe('[gentoo]\nlocation = /var/db/repos/gentoo\n')
+    expect(await readFile(path.join(reposConf, 'overlayman.conf'), 'utf8')).toContain('[overlayman]\nlocation = /var/db/repos/overlayman\n')
+    expect((await lstat(path.join(reposConf, 'overlayman.conf'))).mode & 0o777).toBe(0o644)
+  })
+
+  it.each([
+    ['appends to a file without the section', '[gentoo]\nlocation = /g\n', '[gentoo]\nlocation = /g\n\n[olm]\nlocation = /x\n'],
+    ['replaces only its own section', '[a]\nk = 1\n\n[olm]\nlocation = /old\nauto-sync = yes\n\n# about b\n[b]\nk = 2\n', '[a]\nk = 1\n\n[olm]\nlocation = /x\n\n# about b\n[b]\nk = 2\n'],
+    ['keeps a file without trailing newline intact', '[a]\nk = 1', '[a]\nk = 1\n\n[olm]\nlocation = /x\n'],
+  ])('%s', (_name, before, after) => {
+    expect(replaceSection(before, 'olm', '[olm]\nlocation = /x\n')).toBe(after)
+  })
+})
