@@ -53,6 +53,14 @@ const DEFAULT_MAX_UNPACKED = 4 * 1024 ** 3
  * whole fetch with UNSAFE_PATH naming the entry and the overlay.
  */
 export async function fetchTarOverlay(opts: FetchTarOptions): Promise<TarFetchResult> {
+  try {
+    return await refresh(opts)
+  } catch (err) {
+    throw asOlmError(err, opts)
+  }
+}
+
+async function refresh(opts: FetchTarOptions): Promise<TarFetchResult> {
   const { overlay, url, cacheDir } = opts
   await mkdir(cacheDir, { recursive: true })
   const previous = await readCurrent(cacheDir)
@@ -139,11 +147,12 @@ async function inspectArchive(archive: string, opts: FetchTarOptions): Promise<{
   }
   if (problem) throw problem
   const topDir = commonTopDir(entries)
-  const filesSoFar = new Set<string>()
+  const seen = { files: new Set<string>(), symlinks: new Set<string>() }
   for (const entry of entries) {
-    const linkProblem = checkLink(entry, topDir, filesSoFar, opts)
+    const linkProblem = checkLink(entry, topDir, seen.files, opts) ?? checkNotThroughSymlink(entry, seen.symlinks, opts)
     if (linkProblem) throw linkProblem
-    if (entry.type !== 'Directory' && entry.type !== 'SymbolicLink') filesSoFar.add(entry.parts.join('/'))
+    if (entry.type === 'SymbolicLink') seen.symlinks.add(entry.parts.join('/'))
+    else if (entry.type !== 'Directory') seen.files.add(entry.parts.join('/'))
   }
   return { topDir }
 }
@@ -174,6 +183,15 @@ function checkLink(entry: EntryInfo, topDir: string | null, filesSoFar: Set<stri
   }
   if (entry.type === 'Link' && !filesSoFar.has(components(entry.linkpath).join('/')))
     return unsafe(opts, shown, `hard link to "${entry.linkpath}", which is not a file of the tarball`)
+  return undefined
+}
+
+/** An entry below an earlier symlink would be written wherever that link points. */
+function checkNotThroughSymlink(entry: EntryInfo, symlinks: Set<string>, opts: FetchTarOptions): OlmError | undefined {
+  for (let i = 1; i < entry.parts.length; i++) {
+    const prefix = entry.parts.slice(0, i).join('/')
+    if (symlinks.has(prefix)) return unsafe(opts, entry.parts.join('/'), `it lies below the symlink "${prefix}"`)
+  }
   return undefined
 }
 
@@ -233,6 +251,19 @@ async function checkResolvedLink(rootDir: string, link: string, shown: string, o
   const root = await realpath(rootDir)
   if (resolved !== root && !resolved.startsWith(root + path.sep))
     throw unsafe(opts, shown, `symlink to "${await readlink(link)}" resolves outside the tree`)
+}
+
+/** node-tar and fs failures become OlmErrors naming the overlay; bugs and aborts pass through. */
+function asOlmError(err: unknown, opts: FetchTarOptions): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  if (err instanceof OlmError || typeof code !== 'string') return err
+  const context = { overlay: opts.overlay, url: opts.url }
+  const message = (err as Error).message
+  if (code.startsWith('TAR_'))
+    return new OlmError('FETCH_FAILED', `cannot extract the tarball of overlay "${opts.overlay}" from ${opts.url}: ${message}`, context, { cause: err })
+  if (/^E[A-Z]+$/.test(code))
+    return new OlmError('WRITE_FAILED', `cannot update the cache of overlay "${opts.overlay}" in ${opts.cacheDir}: ${message}`, context, { cause: err })
+  return err
 }
 
 function normalMode(isDir: boolean, mode: number): number {

@@ -214,6 +214,16 @@ describe('fetchTarOverlay', () => {
     expect(err.message).toContain('1000 bytes')
   })
 
+  it('reports a cache directory it cannot create as WRITE_FAILED', async () => {
+    const { path: p, url } = route()
+    server.set(p, { kind: 'file', body: githubArchive('1') })
+    const blocker = path.join(await testDir(), 'file')
+    await writeFile(blocker, '')
+    const err = await caught(fetchTarOverlay({ overlay: 'ov', url, cacheDir: path.join(blocker, 'ov') }))
+    expect(err.code).toBe('WRITE_FAILED')
+    expect(err.context.overlay).toBe('ov')
+  })
+
   it('reports an unreachable server', async () => {
     const { opts } = await setup()
     const err = await caught(fetchTarOverlay(opts('http://127.0.0.1:9/x.tar.gz')))
@@ -237,6 +247,7 @@ describe('fetchTarOverlay', () => {
       ['character device', [ok, { name: 'ov-main/null', type: '3' }], 'ov-main/null'],
       ['block device', [ok, { name: 'ov-main/sda', type: '4' }], 'ov-main/sda'],
       ['control character', [ok, { name: 'ov-main/a\nb', body: 'x' }], 'ov-main/a\nb'],
+      ['file below a symlink', [ok, { name: 'ov-main/d', type: '2', linkname: 'profiles' }, { name: 'ov-main/d/x', body: 'x' }], 'ov-main/d/x'],
     ]
     it.each(cases)('%s', async (_name, members, entry) => {
       const { path: p, url } = route()
