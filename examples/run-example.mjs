@@ -2,7 +2,7 @@
 // The README's first command: a real `olm add sys-kernel/tt-kmd::tenstorrent`
 // from the bundled example overlay, served by git http-backend on 127.0.0.1,
 // into a scratch root. No root privileges, no network beyond loopback.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -26,14 +26,15 @@ try {
   await mkdir(path.join(root, 'etc/overlayman/overlays.d'), { recursive: true })
   await writeFile(path.join(root, 'etc/overlayman/overlays.d/tenstorrent.conf'), `[tenstorrent]\nsync-uri = ${server.url}/tenstorrent.git\n`)
 
-  const olm = (...args) => {
-    console.log(`\n$ olm ${args.join(' ')}`)
-    const r = spawnSync(process.execPath, [path.join(project, 'bin/olm.js'), ...args, '--root', root], { stdio: 'inherit' })
-    return r.status
-  }
-  const status = olm('add', 'sys-kernel/tt-kmd::tenstorrent')
-  olm('list')
-  olm('why', 'sys-kernel/tt-kmd')
+  // The server lives in this process: olm must run asynchronously beside it.
+  const olm = (...args) =>
+    new Promise((resolve) => {
+      console.log(`\n$ olm ${args.join(' ')}`)
+      spawn(process.execPath, [path.join(project, 'bin/olm.js'), ...args, '--root', root], { stdio: 'inherit' }).on('close', resolve)
+    })
+  const status = await olm('add', 'sys-kernel/tt-kmd::tenstorrent')
+  await olm('list')
+  await olm('why', 'sys-kernel/tt-kmd')
   console.log(`\n$ cat ${root}/etc/portage/repos.conf/overlayman.conf`)
   console.log((await readFile(path.join(root, 'etc/portage/repos.conf/overlayman.conf'), 'utf8')).trimEnd())
   console.log(`\nThe generated repository: ${root}/var/db/repos/overlayman`)
