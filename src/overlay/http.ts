@@ -160,6 +160,8 @@ class RequestGuard {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(new Error('aborted'))
       const req = get(parsed, {
+        // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot turn verification off.
+        rejectUnauthorized: true,
         headers: { 'user-agent': 'overlayman', 'accept-encoding': 'identity', ...this.opts.headers },
       })
       this.req = req

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 
 /**
@@ -24,10 +25,11 @@ export interface StaticServer {
   close(): Promise<void>
 }
 
-export async function startStaticServer(): Promise<StaticServer> {
+/** `tls`: serve https with this key and certificate (PEM) instead of http. */
+export async function startStaticServer(opts: { tls?: { key: string; cert: string } } = {}): Promise<StaticServer> {
   const routes = new Map<string, Route>()
   const requests: StaticServer['requests'] = []
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname
     requests.push({ path, headers: req.headers })
     const route = routes.get(path)
@@ -36,11 +38,12 @@ export async function startStaticServer(): Promise<StaticServer> {
       return
     }
     answer(route, req, res)
-  })
+  }
+  const server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler)
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
   const { port } = server.address() as AddressInfo
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     set: (path, route) => void routes.set(path, route),
     requests,
     close: () =>

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { lstat, mkdir, readdir, readlink, stat, writeFile, chmod, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { OlmError } from '../../src/errors.js'
 import { fetchBuffer, httpGet } from '../../src/overlay/http.js'
 import { fetchTarOverlay, openTarTree, type FetchTarOptions } from '../../src/overlay/tar.js'
@@ -342,6 +342,26 @@ describe('http client', () => {
     const pending = fetchBuffer(`${server.url}/hang`, { signal: controller.signal })
     setTimeout(() => controller.abort(new Error('user cancelled')), 100)
     await expect(pending).rejects.toThrow('user cancelled')
+  })
+
+  it('verifies TLS certificates, whatever NODE_TLS_REJECT_UNAUTHORIZED says', async () => {
+    const dir = await testDir()
+    const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')]
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+    const { readFile } = await import('node:fs/promises')
+    const tlsServer = await startStaticServer({ tls: { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') } })
+    onTestFinished(() => tlsServer.close())
+    tlsServer.set('/x', { kind: 'file', body: 'secret' })
+    const saved = process.env.NODE_TLS_REJECT_UNAUTHORIZED
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0' // must not weaken olm's client
+    onTestFinished(() => {
+      if (saved === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = saved
+    })
+    const err = await caught(fetchBuffer(`${tlsServer.url}/x`))
+    expect(err.code).toBe('SOURCE_UNREACHABLE')
+    expect(err.message).toContain('SELF_SIGNED')
+    expect(err.context.url).toBe(`${tlsServer.url}/x`)
   })
 
   it('reports progress with the announced total', async () => {
