@@ -176,6 +176,16 @@ describe('fetchTarOverlay', () => {
     expect((await readdir(cacheDir)).sort()).toEqual(['current', 'tar-state.json', `tree-${second.commit}`])
   })
 
+  it('reports download progress in bytes', async () => {
+    const { path: p, url } = route()
+    const body = githubArchive('1')
+    server.set(p, { kind: 'file', body })
+    const { opts } = await setup()
+    const seen: { phase: string; loaded: number; total?: number }[] = []
+    await fetchTarOverlay({ ...opts(url), onProgress: (e) => seen.push(e) })
+    expect(seen.at(-1)).toEqual({ phase: 'download', loaded: body.length, total: body.length })
+  })
+
   it('has no tree before the first fetch', async () => {
     const { cacheDir } = await setup()
     expect(await openTarTree(cacheDir, 'ov')).toBeNull()
