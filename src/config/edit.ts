@@ -3,13 +3,22 @@ import path from 'node:path'
 import { writeAtomic } from '../repo/repos-conf-entry.js'
 import { readOptional } from './load.js'
 
-/** Appends request lines to packages.d/olm.conf (created with a header on first use). */
-export async function appendRequestLines(file: string, lines: string[]): Promise<void> {
-  if (!lines.length) return
-  const old = (await readOptional(file)) ?? '# Packages added with `olm add`. One category/package::overlay per line.\n'
-  const sep = old === '' || old.endsWith('\n') ? '' : '\n'
+const ADD_HEADER = '# Packages added with `olm add`. One category/package::overlay per line.\n'
+
+/**
+ * What packages.d/olm.conf will hold once `lines` are appended (created with
+ * a header on first use), and the line number each appended line gets.
+ */
+export async function planAppend(file: string, lines: string[]): Promise<{ text: string; lineNumbers: number[] }> {
+  const old = (await readOptional(file)) ?? ADD_HEADER
+  const head = old === '' || old.endsWith('\n') ? old : `${old}\n`
+  const first = head.split('\n').length
+  return { text: `${head}${lines.map((l) => `${l}\n`).join('')}`, lineNumbers: lines.map((_, i) => first + i) }
+}
+
+export async function writeConfigFile(file: string, text: string): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 })
-  await writeAtomic(file, `${old}${sep}${lines.join('\n')}\n`)
+  await writeAtomic(file, text)
 }
 
 /**

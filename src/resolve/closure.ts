@@ -16,6 +16,8 @@ export interface ResolveInput {
   requests: Request[]
   overlays: ReadonlyMap<string, OverlayIndex>
   local: LocalTree
+  /** how a config file's path is shown in chains (as seen inside --root). */
+  displayPath?: (file: string) => string
 }
 
 /**
@@ -60,7 +62,8 @@ class ResolverState {
     if (r.narrowed && !(await this.anyMatch(index, all, r.atom)))
       throw new OlmError('PACKAGE_NOT_FOUND', `no ebuild of ${r.cp} in ::${r.overlay} matches "${r.raw}"`, where)
     const reason: Reason = { kind: 'requested', request: r }
-    const chain = [`${r.raw} (${r.file}:${r.line})`]
+    const shown = this.input.displayPath?.(r.file) ?? r.file
+    const chain = [`${r.raw} (${shown}:${r.line})`]
     this.enqueue(index, r.cp, reason, chain, r.narrowed ? r.atom : null, true)
   }
 

@@ -33,6 +33,7 @@ export interface SystemOptions {
  */
 export async function makeSystem(root: string, opts: SystemOptions): Promise<void> {
   await cp(path.join(FIXTURES, 'gentoo'), path.join(root, 'var/db/repos/gentoo'), { recursive: true })
+  await mkdir(path.join(root, 'var/cache'), { recursive: true }) // as on any system
   const reposConf = '[DEFAULT]\nmain-repo = gentoo\n\n[gentoo]\nlocation = /var/db/repos/gentoo\nsync-type = rsync\nsync-uri = rsync://rsync.gentoo.org/gentoo-portage\n'
   if (opts.reposConfFile) {
     await mkdir(path.join(root, 'etc/portage'), { recursive: true })

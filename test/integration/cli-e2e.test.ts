@@ -35,7 +35,7 @@ async function systemState(root: string) {
   const snap = await snapshotTree(root)
   const out: Record<string, unknown> = {}
   for (const [rel, e] of snap) {
-    if (rel.startsWith('var/cache/overlayman')) continue
+    if (rel === 'var/cache' || rel.startsWith('var/cache/')) continue // olm's cache, and its parent's mtime
     const st = await lstat(path.join(root, rel))
     out[rel] = { ...e, mtime: st.mtimeMs }
   }
@@ -172,7 +172,7 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
       ['an unknown overlay', ['add', 'app-misc/foo::nosuchoverlay'], /unknown overlay "nosuchoverlay"/],
       ['a package the overlay lacks', ['add', 'app-misc/nothere::tenstorrent'], /app-misc\/nothere is not in ::tenstorrent/],
       ['a malformed argument', ['add', 'not-an-atom'], /names no overlay/],
-      ['a version nothing matches', ['add', '>=sys-kernel/tt-kmd-5::tenstorrent'], /no ebuild of sys-kernel\/tt-kmd/],
+      ['a version nothing matches', ['add', '<sys-kernel/tt-kmd-1::tenstorrent'], /no ebuild of sys-kernel\/tt-kmd/],
       ['one package from two overlays', ['add', 'sys-kernel/tt-kmd::tt2'], /requested from ::tt2 .* and from ::tenstorrent/],
       ['removing what is not requested', ['remove', 'app-misc/nothing'], /no request matches/],
     ])('%s', async (_name, args, message) => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { OlmError, OlmErrors } from '../../errors.js'
-import { appendRequestLines } from '../../config/edit.js'
+import { planAppend, writeConfigFile } from '../../config/edit.js'
 import { type Request, checkRequestConflicts, formatRequest, parseRequest } from '../../config/requests.js'
 import { loadContext, resolveSources } from '../../core/context.js'
 import { EXIT } from '../exit.js'
@@ -18,11 +18,15 @@ export function addCommand(program: Command, env: CliEnv): void {
       const g = globalOptions(cmd)
       const ctx = await loadContext(g.root, env.reporter(g))
       const added = parseArguments(args, ctx.paths.addFile, ctx.requests)
-      const fresh = added.filter((r) => !ctx.requests.some((old) => formatRequest(old) === formatRequest(r)))
-      for (const r of added) if (!fresh.includes(r)) env.err(`${r.raw} is already requested`)
+      const unique = added.filter((r, i) => added.findIndex((o) => formatRequest(o) === formatRequest(r)) === i)
+      const fresh = unique.filter((r) => !ctx.requests.some((old) => formatRequest(old) === formatRequest(r)))
+      for (const r of unique) if (!fresh.includes(r)) env.err(`${r.raw} is already requested`)
       // Unknown overlays are refused before anything is written or fetched.
       await resolveSources(ctx, [...new Set(fresh.map((r) => r.overlay))], { refresh: !g.pretend })
-      const write = () => appendRequestLines(ctx.paths.addFile, fresh.map(formatRequest))
+      // The new lines get the line numbers they will have in the file, so provenance matches a later sync.
+      const appended = await planAppend(ctx.paths.addFile, fresh.map(formatRequest))
+      fresh.forEach((r, i) => (r.line = appended.lineNumbers[i]!))
+      const write = () => (fresh.length ? writeConfigFile(ctx.paths.addFile, appended.text) : Promise.resolve())
       if (!opts.sync) {
         if (!g.pretend) await write()
         if (g.verbosity !== 'quiet') env.out(`${g.pretend ? 'would record' : 'recorded'} ${fresh.length} request(s) in ${ctx.show(ctx.paths.addFile)}`)
