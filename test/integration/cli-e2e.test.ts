@@ -2,7 +2,7 @@ import { lstat, readFile, readlink, stat, writeFile, mkdir } from 'node:fs/promi
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type GitServer, gitHttpBackendMissing, startGitServer } from '../helpers/git-server.js'
-import { runOlm, snapshotTree } from '../helpers/olm.js'
+import { type OlmRun, runOlm, snapshotTree } from '../helpers/olm.js'
 import { FIXTURES, makeSystem, publishFixtureOverlays } from '../helpers/system.js'
 import { removeDir, suiteDir, testDir } from '../helpers/tmp.js'
 
@@ -40,6 +40,12 @@ async function systemState(root: string) {
     out[rel] = { ...e, mtime: st.mtimeMs }
   }
   return out
+}
+
+/** Asserts success, showing olm's stderr when it failed. */
+function ok(r: OlmRun): OlmRun {
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' })
+  return r
 }
 
 const fixture = (rel: string) => readFile(path.join(FIXTURES, rel))
@@ -86,7 +92,7 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
 
   it('a second sync with nothing changed rewrites nothing and says so', async () => {
     const { root, olm } = await system()
-    expect((await olm('add', 'sys-kernel/tt-kmd::tenstorrent')).code).toBe(0)
+    ok(await olm('add', 'sys-kernel/tt-kmd::tenstorrent'))
     const before = await systemState(root)
     const r = await olm('sync')
     expect(r.code).toBe(0)
@@ -96,7 +102,7 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
 
   it('pulls the whole stack, its license and license group for virtual/tenstorrent, and remove prunes it', async () => {
     const { root, olm, repo } = await system()
-    expect((await olm('add', 'sys-kernel/tt-kmd::tenstorrent')).code).toBe(0)
+    ok(await olm('add', 'sys-kernel/tt-kmd::tenstorrent'))
     const add = await olm('add', 'virtual/tenstorrent::tenstorrent')
     expect(add.code).toBe(0)
     const prov = JSON.parse(await readFile(path.join(repo, 'metadata/overlayman.json'), 'utf8'))
@@ -130,8 +136,8 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
 
   it('removing the last package leaves the repository registered, valid and empty', async () => {
     const { root, olm, repo } = await system()
-    expect((await olm('add', 'sys-kernel/tt-kmd::tenstorrent')).code).toBe(0)
-    expect((await olm('remove', 'sys-kernel/tt-kmd::tenstorrent')).code).toBe(0)
+    ok(await olm('add', 'sys-kernel/tt-kmd::tenstorrent'))
+    ok(await olm('remove', 'sys-kernel/tt-kmd::tenstorrent'))
     expect(await readFile(path.join(repo, 'profiles/repo_name'), 'utf8')).toBe('overlayman\n')
     expect(await readFile(path.join(repo, 'profiles/categories'), 'utf8')).toBe('')
     await expect(stat(path.join(repo, 'sys-kernel'))).rejects.toThrow()
@@ -149,7 +155,7 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
 
   it('list --json shows overlays, commits and chains', async () => {
     const { olm } = await system()
-    expect((await olm('add', 'dev-python/tt-flash::tenstorrent')).code).toBe(0)
+    ok(await olm('add', 'dev-python/tt-flash::tenstorrent'))
     const r = await olm('list', '--json')
     expect(r.code).toBe(0)
     const list = JSON.parse(r.stdout)
@@ -160,7 +166,7 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
 
   it('a narrowed request copies only the matching ebuilds', async () => {
     const { olm, repo } = await system()
-    expect((await olm('add', '=sys-kernel/tt-kmd-1.35::tenstorrent')).code).toBe(0)
+    ok(await olm('add', '=sys-kernel/tt-kmd-1.35::tenstorrent'))
     const snap = await snapshotTree(repo + '/')
     expect([...snap.keys()].filter((k) => k.endsWith('.ebuild'))).toEqual(['sys-kernel/tt-kmd/tt-kmd-1.35.ebuild'])
     // the 9999 mask matches no copied ebuild now
@@ -177,7 +183,7 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
       ['removing what is not requested', ['remove', 'app-misc/nothing'], /no request matches/],
     ])('%s', async (_name, args, message) => {
       const { root, olm } = await system({ tt2: 'tenstorrent.git' })
-      expect((await olm('add', 'sys-kernel/tt-kmd::tenstorrent')).code).toBe(0)
+      ok(await olm('add', 'sys-kernel/tt-kmd::tenstorrent'))
       const before = await systemState(root)
       const r = await olm(...args)
       expect(r.stderr).toMatch(message)
@@ -199,7 +205,7 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
 
   it('the location is a symlink to a whole generation', async () => {
     const { olm, repo } = await system()
-    expect((await olm('add', 'sys-kernel/tt-kmd::tenstorrent')).code).toBe(0)
+    ok(await olm('add', 'sys-kernel/tt-kmd::tenstorrent'))
     expect(await readlink(repo)).toMatch(/^\.overlayman\.olm\/g-[0-9a-f]{24}$/)
   })
 })
