@@ -45,6 +45,8 @@ const REF_DELTA = 7
 
 interface Entry {
   offset: number
+  /** Where the zlib stream starts, to inflate a base again when its deltas are resolved. */
+  dataStart: number
   end: number
   kind: number
   crc: number
@@ -62,7 +64,7 @@ export async function indexPack(
 ): Promise<IndexedPack> {
   const count = verifyEnvelope(received)
   const entries = parseEntries(received, count, onProgress)
-  const resolver = new DeltaResolver(entries)
+  const resolver = new DeltaResolver(received, entries)
   resolver.resolveInPack()
   const appended = await appendMissingBases(resolver, readObject, received.length - 20)
   const unresolved = entries.find((e) => e.oid === undefined)
@@ -106,18 +108,23 @@ function parseEntries(pack: Buffer, count: number, onProgress?: (done: number, t
       c = pack[p++]!
       size += (c & 0x7f) * 2 ** shift
     }
-    const entry: Entry = { offset, end: 0, kind, crc: 0, data: undefined }
+    const entry: Entry = { offset, dataStart: 0, end: 0, kind, crc: 0, data: undefined }
     if (kind === OFS_DELTA) [entry.baseOffset, p] = readOfsBase(pack, p, offset)
     else if (kind === REF_DELTA) [entry.baseOid, p] = [pack.toString('hex', p, p + 20), p + 20]
     else if (!TYPES[kind]) throw new PackError(`bad object type ${kind} at offset ${offset}`)
-    const { buffer, engine } = inflateSync(pack.subarray(p, limit), { info: true }) as unknown as {
+    entry.dataStart = p
+    // An output chunk of the announced size avoids zlib's 16 KiB default per object (churn and slack).
+    const { buffer, engine } = inflateSync(pack.subarray(p, limit), { info: true, chunkSize: size + 64 }) as unknown as {
       buffer: Buffer
       engine: { bytesWritten: number }
     }
     if (buffer.length !== size) throw new PackError(`object at offset ${offset} has ${buffer.length} bytes, header says ${size}`)
     p += engine.bytesWritten
-    Object.assign(entry, { end: p, data: buffer, crc: crc32(pack.subarray(offset, p)) })
+    // Whole objects are hashed now and inflated again only if something deltas against them:
+    // keeping every object's bytes would cost several times the pack in memory.
+    Object.assign(entry, { end: p, crc: crc32(pack.subarray(offset, p)) })
     if (TYPES[kind]) nameObject(entry, TYPES[kind]!, buffer)
+    else entry.data = buffer
     entries.push(entry)
     if (onProgress && i % 1000 === 0) onProgress(i, count)
   }
@@ -146,7 +153,10 @@ class DeltaResolver {
   private readonly ofsChildren = new Map<number, Entry[]>()
   readonly refChildren = new Map<string, Entry[]>()
 
-  constructor(private readonly entries: Entry[]) {
+  constructor(
+    private readonly pack: Buffer,
+    private readonly entries: Entry[],
+  ) {
     for (const e of entries) {
       if (e.baseOffset !== undefined) push(this.ofsChildren, e.baseOffset, e)
       if (e.baseOid !== undefined) push(this.refChildren, e.baseOid, e)
@@ -155,9 +165,9 @@ class DeltaResolver {
 
   resolveInPack(): void {
     for (const e of this.entries) {
-      if (e.type === undefined) continue
-      this.resolveChildren(e, e.data!)
-      e.data = undefined
+      if (e.kind === OFS_DELTA || e.kind === REF_DELTA) continue
+      if (!this.ofsChildren.has(e.offset) && !this.refChildren.has(e.oid!)) continue
+      this.resolveChildren(e, inflateSync(this.pack.subarray(e.dataStart, e.end)))
     }
   }
 
@@ -193,7 +203,7 @@ async function appendMissingBases(resolver: DeltaResolver, readObject: ReadObjec
     const obj = await readObject(oid)
     if (!obj) throw new PackError(`thin pack needs base object ${oid}, which the cache lacks`)
     const bytes = Buffer.concat([encodeHeader(KIND_OF[obj.type], obj.data.length), deflateSync(obj.data)])
-    const entry: Entry = { offset, end: offset + bytes.length, kind: KIND_OF[obj.type], crc: crc32(bytes), data: undefined }
+    const entry: Entry = { offset, dataStart: 0, end: offset + bytes.length, kind: KIND_OF[obj.type], crc: crc32(bytes), data: undefined }
     nameObject(entry, obj.type, obj.data)
     if (entry.oid !== oid) throw new PackError(`cache object ${oid} hashes to ${entry.oid}`)
     appended.push({ entry, bytes })

@@ -192,7 +192,7 @@ class FaultyBody {
     let cut = chunk.length
     const rawCut = f && f.kind !== 'status' && (f.kind === 'reset' || f.kind === 'stall' || !this.framed)
     if (rawCut && f.kind !== 'corrupt') cut = Math.min(cut, Math.max(0, (f.afterBytes ?? 0) - this.sent))
-    else if (rawCut) this.corruptRaw(chunk, f.afterBytes)
+    else if (rawCut) this.corruptRaw(chunk, f.afterBytes ?? 0)
     else if (f?.kind === 'truncate' || f?.kind === 'corrupt') cut = this.scanPkts(chunk, f)
     this.emit(chunk.subarray(0, cut))
     if (cut === chunk.length) return
