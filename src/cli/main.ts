@@ -5,6 +5,8 @@ import { addCommand } from './commands/add.js'
 import { listCommand, overlaysCommand, whyCommand } from './commands/inspect.js'
 import { removeCommand } from './commands/remove.js'
 import { addGlobalOptions } from './commands/shared.js'
+import { searchCommand } from './commands/search.js'
+import { statusCommand } from './commands/status.js'
 import { syncCommand } from './commands/sync.js'
 import type { CliEnv } from './env.js'
 import { EXIT, describeError, exitCodeFor } from './exit.js'
@@ -51,7 +53,7 @@ export function buildProgram(env: CliEnv): Command {
     .configureOutput({ writeErr: (s) => env.err(s.trimEnd()) })
     .showHelpAfterError('(olm --help lists the commands)')
     .addHelpText('after', '\nExamples:\n  olm add sys-kernel/tt-kmd::tenstorrent\n  olm sync --quiet\n  olm why dev-python/requests\n\nExit status: 0 done, 1 failed, 2 usage or configuration error, 3 partly done.\nSee olm(1) and overlayman.conf(5).')
-  for (const register of [addCommand, removeCommand, syncCommand, listCommand, whyCommand, overlaysCommand]) register(program, env)
+  for (const register of [addCommand, removeCommand, syncCommand, listCommand, whyCommand, overlaysCommand, searchCommand, statusCommand]) register(program, env)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
 }

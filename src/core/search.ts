@@ -1,0 +1,53 @@
+import type { OverlayTree } from '../overlay/tree.js'
+import { readText } from '../overlay/tree.js'
+import { cacheValue, parseCacheEntry } from '../pms/md5cache.js'
+import { isValidCategory, parseEbuildFileName } from '../pms/names.js'
+import { compareVersions } from '../pms/version.js'
+
+export interface PackageHit {
+  overlay: string
+  cp: string
+  description: string
+}
+
+/**
+ * Packages of a cached overlay whose name or description contains `term`
+ * (case-insensitive). Descriptions come from the md5-cache entry of the
+ * newest ebuild, else from a literal DESCRIPTION= line (display only: no
+ * ebuild is evaluated for a search).
+ */
+export async function searchTree(tree: OverlayTree, term: string): Promise<PackageHit[]> {
+  const want = term.toLowerCase()
+  const hits: PackageHit[] = []
+  for (const cat of (await tree.readDir('')) ?? []) {
+    if (cat.type !== 'dir' || !isValidCategory(cat.name) || ['eclass', 'licenses', 'metadata', 'profiles'].includes(cat.name)) continue
+    for (const pkg of (await tree.readDir(cat.name)) ?? []) {
+      if (pkg.type !== 'dir') continue
+      const cp = `${cat.name}/${pkg.name}`
+      const nameHit = cp.toLowerCase().includes(want)
+      const description = await describePackage(tree, cat.name, pkg.name)
+      if (description === null) continue
+      if (nameHit || description.toLowerCase().includes(want)) hits.push({ overlay: tree.overlay, cp, description })
+    }
+  }
+  return hits
+}
+
+async function describePackage(tree: OverlayTree, category: string, pn: string): Promise<string | null> {
+  const ebuilds = ((await tree.readDir(`${category}/${pn}`)) ?? [])
+    .map((e) => (e.type === 'file' ? parseEbuildFileName(pn, e.name) : null))
+    .filter((e) => e !== null)
+    .sort((a, b) => compareVersions(b.version, a.version))
+  const newest = ebuilds[0]
+  if (!newest) return null
+  const cached = await readText(tree, `metadata/md5-cache/${category}/${pn}-${newest.pvr}`)
+  if (cached !== null) {
+    try {
+      return cacheValue(parseCacheEntry(cached), 'DESCRIPTION')
+    } catch {
+      // fall through to the ebuild text
+    }
+  }
+  const text = (await readText(tree, `${category}/${pn}/${pn}-${newest.pvr}.ebuild`)) ?? ''
+  return /^DESCRIPTION=(["'])(.*?)\1\s*$/m.exec(text)?.[2] ?? ''
+}
