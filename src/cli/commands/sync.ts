@@ -2,7 +2,8 @@ import type { Command } from 'commander'
 import { loadContext } from '../../core/context.js'
 import { runSync, type SyncOptions, type SyncResult } from '../../core/sync.js'
 import type { Context } from '../../core/context.js'
-import { EXIT } from '../exit.js'
+import { EXIT, describeError, exitCodeFor } from '../exit.js'
+import { writeLastSync } from '../../core/last-sync.js'
 import { planListing, syncSummary } from '../render/summary.js'
 import { type CliEnv } from '../env.js'
 import { addGlobalOptions, type GlobalOptions, globalOptions } from './shared.js'
@@ -20,8 +21,19 @@ export function syncCommand(program: Command, env: CliEnv): void {
 
 /** Runs a sync and prints its summary; returns the exit status (3 when an overlay kept its previous state). */
 export async function syncAndReport(ctx: Context, g: GlobalOptions, env: CliEnv, extra: Partial<SyncOptions> & { command: string }): Promise<number> {
-  const result: SyncResult = await runSync(ctx, { pretend: g.pretend, jobs: g.jobs ?? ctx.settings.jobs, ...extra })
+  const record = (exitCode: number, message: string) =>
+    g.pretend ? Promise.resolve() : writeLastSync(ctx.cacheDir, { finished: ctx.now().toISOString(), command: extra.command, exitCode, message })
+  let result: SyncResult
+  try {
+    result = await runSync(ctx, { pretend: g.pretend, jobs: g.jobs ?? ctx.settings.jobs, ...extra })
+  } catch (err) {
+    await record(exitCodeFor(err), describeError(err).join('; ')).catch(() => {})
+    throw err
+  }
   if (g.pretend) for (const l of planListing(result)) env.out(l)
-  if (g.verbosity !== 'quiet') for (const l of syncSummary(result, ctx.show(ctx.location), g.pretend)) env.out(l)
-  return result.failed.length ? EXIT.partial : EXIT.ok
+  const summary = syncSummary(result, ctx.show(ctx.location), g.pretend)
+  if (g.verbosity !== 'quiet') for (const l of summary) env.out(l)
+  const code = result.failed.length ? EXIT.partial : EXIT.ok
+  await record(code, result.failed.length ? `kept the previous state of ${result.failed.map((f) => f.source.overlay).join(', ')}` : summary[summary.length - 1]!)
+  return code
 }
