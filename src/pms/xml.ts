@@ -201,10 +201,19 @@ class XmlReader {
     this.pos++
   }
 
+  // Line counting resumes from the last position asked for: elements are met in
+  // document order, so the whole document is scanned once, not once per element.
+  private lineCursor = { offset: 0, line: 1, lineStart: 0 }
+
   private position(offset: number): { line: number; column: number } {
-    const before = this.src.slice(0, offset)
-    const line = (before.match(/\n/g)?.length ?? 0) + 1
-    return { line, column: offset - before.lastIndexOf('\n') }
+    const c = offset >= this.lineCursor.offset ? this.lineCursor : { offset: 0, line: 1, lineStart: 0 }
+    for (let i = this.src.indexOf('\n', c.offset); i !== -1 && i < offset; i = this.src.indexOf('\n', i + 1)) {
+      c.line++
+      c.lineStart = i + 1
+    }
+    c.offset = offset
+    if (c === this.lineCursor || offset >= this.lineCursor.offset) this.lineCursor = c
+    return { line: c.line, column: offset - c.lineStart + 1 }
   }
 
   private error(message: string, offset = this.pos): OlmError {
