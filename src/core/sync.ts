@@ -25,6 +25,8 @@ export interface SyncOptions {
   evaluate?: MetadataEvaluator
   signal?: AbortSignal
   lockWaitMs?: number
+  /** Longest silence from an overlay's server before its fetch fails (default: the http clients' own). */
+  stallMs?: number
   command: string
 }
 
@@ -86,7 +88,7 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
 async function fetchAll(ctx: Context, sources: import('../overlay/registry.js').OverlaySource[], opts: SyncOptions): Promise<FetchedOverlay[]> {
   const limit = pLimit(Math.max(1, opts.jobs))
   const results = await Promise.allSettled(
-    sources.map((s) => limit(() => fetchOverlay(s, { cacheDir: ctx.cacheDir, report: ctx.report, signal: opts.signal, network: true }))),
+    sources.map((s) => limit(() => fetchOverlay(s, { cacheDir: ctx.cacheDir, report: ctx.report, signal: opts.signal, network: true, stallMs: opts.stallMs }))),
   )
   const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []))
   if (errors.length) {

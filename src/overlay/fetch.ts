@@ -31,6 +31,8 @@ export interface FetchOptions {
   signal?: AbortSignal
   /** false: use the cache as it is (olm list, olm why, pretend without network) */
   network: boolean
+  /** Longest silence from a server before the fetch fails (default: the clients' own, 30-60 s). */
+  stallMs?: number
 }
 
 /**
@@ -48,8 +50,8 @@ export async function fetchOverlay(source: OverlaySource, opts: FetchOptions): P
     try {
       const result =
         source.kind === 'git'
-          ? await fetchGitOverlay({ overlay: source.overlay, url: source.url, branch: source.branch, cacheDir: dir, signal: opts.signal, onProgress })
-          : await fetchTarOverlay({ overlay: source.overlay, url: source.url, cacheDir: dir, signal: opts.signal, onProgress: (p) => onProgress(p) })
+          ? await fetchGitOverlay({ overlay: source.overlay, url: source.url, branch: source.branch, cacheDir: dir, signal: opts.signal, onProgress, timeoutMs: opts.stallMs })
+          : await fetchTarOverlay({ overlay: source.overlay, url: source.url, cacheDir: dir, signal: opts.signal, onProgress: (p) => onProgress(p), http: { stallMs: opts.stallMs } })
       changed = result.changed
     } catch (err) {
       if (!(err instanceof OlmError)) throw err

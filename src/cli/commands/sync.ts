@@ -25,7 +25,7 @@ export async function syncAndReport(ctx: Context, g: GlobalOptions, env: CliEnv,
     g.pretend ? Promise.resolve() : writeLastSync(ctx.cacheDir, { finished: ctx.now().toISOString(), command: extra.command, exitCode, message })
   let result: SyncResult
   try {
-    result = await runSync(ctx, { pretend: g.pretend, jobs: g.jobs ?? ctx.settings.jobs, ...extra })
+    result = await runSync(ctx, { pretend: g.pretend, jobs: g.jobs ?? ctx.settings.jobs, stallMs: testStallMs(), ...extra })
   } catch (err) {
     await record(exitCodeFor(err), describeError(err).join('; ')).catch(() => {})
     throw err
@@ -36,4 +36,14 @@ export async function syncAndReport(ctx: Context, g: GlobalOptions, env: CliEnv,
   const code = result.failed.length ? EXIT.partial : EXIT.ok
   await record(code, result.failed.length ? `kept the previous state of ${result.failed.map((f) => f.source.overlay).join(', ')}` : summary[summary.length - 1]!)
   return code
+}
+
+/**
+ * OLM_TEST_HTTP_STALL_MS shortens how long a silent overlay server is waited
+ * for, so the test suite can prove a stalled server fails cleanly without
+ * waiting a minute. Only for tests (hence the name); not a user setting.
+ */
+function testStallMs(): number | undefined {
+  const raw = process.env.OLM_TEST_HTTP_STALL_MS
+  return raw && /^[1-9][0-9]{0,6}$/.test(raw) ? Number(raw) : undefined
 }
