@@ -8,9 +8,14 @@ import { parseCategories, parseLicenseGroups, parseThirdPartyMirrors } from '../
 import type { Version } from '../pms/version.js'
 import { once } from '../util/once.js'
 
-/** One installed-for-resolution version of a package in a local repository. */
+/** One version of a package in a local repository. */
 export interface LocalVersion {
   version: Version
+  pvr: string
+  fileName: string
+}
+
+interface LocalSlot {
   /** undefined when the slot could not be read without evaluating the ebuild. */
   slot?: string
   subSlot?: string
@@ -45,7 +50,7 @@ export function openLocalTree(repos: LocalRepoLocation[]): LocalTree {
   }
   return {
     repoNames: repos.map((r) => r.name),
-    satisfies: (atom) => any(async (r) => (await r.versions(atom.category, atom.pn)).some((v) => matchesLocal(atom, v, r.name))),
+    satisfies: (atom) => any((r) => repoSatisfies(r, atom)),
     hasEclass: (name) => any(async (r) => (await r.eclasses()).has(name)),
     hasLicense: (name) => any(async (r) => (await r.licenses()).has(name)),
     hasCategory: (name) => any(async (r) => (await r.categories()).has(name)),
@@ -55,9 +60,17 @@ export function openLocalTree(repos: LocalRepoLocation[]): LocalTree {
   }
 }
 
-function matchesLocal(atom: Atom, v: LocalVersion, repo: string): boolean {
-  const candidate = { category: atom.category, pn: atom.pn, version: v.version, slot: v.slot, subSlot: v.subSlot, repo }
-  return atomMatches(atom, candidate)
+/** Slots are read only for versions that already match and only when the atom names a slot. */
+async function repoSatisfies(r: LocalRepo, atom: Atom): Promise<boolean> {
+  for (const v of await r.versions(atom.category, atom.pn)) {
+    const base = { category: atom.category, pn: atom.pn, version: v.version, repo: r.name }
+    if (!atomMatches({ ...atom, slot: undefined, subSlot: undefined }, base)) continue
+    if (atom.slot === undefined) return true
+    const { slot, subSlot } = await readSlot(r.dir, atom.category, atom.pn, v.pvr, v.fileName)
+    // A computed SLOT (unknown without evaluating the ebuild) counts as matching.
+    if (slot === undefined || atomMatches(atom, { ...base, slot, subSlot })) return true
+  }
+  return false
 }
 
 interface LocalRepo {
@@ -109,9 +122,7 @@ async function readVersions(dir: string, category: string, pn: string): Promise<
   const out: LocalVersion[] = []
   for (const fileName of await listDir(pkgDir)) {
     const parsed = parseEbuildFileName(pn, fileName)
-    if (!parsed) continue
-    const slot = await readSlot(dir, category, pn, parsed.pvr, fileName)
-    out.push({ version: parsed.version, ...slot })
+    if (parsed) out.push({ version: parsed.version, pvr: parsed.pvr, fileName })
   }
   return out
 }
@@ -121,7 +132,7 @@ async function readVersions(dir: string, category: string, pn: string): Promise<
  * when present, else a literal `SLOT=` assignment. A computed SLOT stays
  * unknown, and an unknown slot matches any slot dependency.
  */
-async function readSlot(dir: string, category: string, pn: string, pvr: string, fileName: string): Promise<{ slot?: string; subSlot?: string }> {
+async function readSlot(dir: string, category: string, pn: string, pvr: string, fileName: string): Promise<LocalSlot> {
   const cacheText = await readOr(path.join(dir, 'metadata/md5-cache', category, `${pn}-${pvr}`))
   let raw: string | undefined
   if (cacheText !== null) {

@@ -89,6 +89,7 @@ class ResolverState {
   private enqueue(index: OverlayIndex, cp: string, reason: Reason, chain: string[], narrow: Atom | null, requested: boolean): void {
     const key = `${cp}::${index.overlay}`
     let state = this.packages.get(key)
+    if (!state) this.refuseSecondOverlay(cp, index.overlay, chain)
     if (!state) {
       const [category, pn] = cp.split('/') as [string, string]
       const pkg: ClosurePackage = { cp, category, pn, overlay: index.overlay, commit: index.tree.commit, requested, ebuilds: [], reasons: [], chain }
@@ -103,6 +104,18 @@ class ResolverState {
     state.pkg.requested ||= requested
     if (narrow === null) state.filter = null
     else if (state.filter) state.filter.push(narrow)
+  }
+
+  /** One package directory can hold one overlay's package: a second source is a conflict (exit 2). */
+  private refuseSecondOverlay(cp: string, overlay: string, chain: string[]): void {
+    for (const other of this.packages.values()) {
+      if (other.pkg.cp !== cp || other.pkg.overlay === overlay) continue
+      throw new OlmError(
+        'CONFLICT',
+        `${cp} is needed from ::${overlay} (${chain.join(' -> ')}) but already comes from ::${other.pkg.overlay} (${other.pkg.chain.join(' -> ')}), whose versions do not match; a package can come from one overlay only`,
+        { package: cp, overlay },
+      )
+    }
   }
 
   private async processPackage(state: PackageState): Promise<void> {

@@ -124,6 +124,20 @@ describe('resolveClosure', () => {
     await expect(run).rejects.toSatisfy((e) => isOlmError(e, 'CONFLICT') && /docs/.test((e as Error).message))
   })
 
+  it('refuses a dependency that needs another overlay\'s version of a package already taken', async () => {
+    const other: MiniOverlay = { name: 'other', ebuilds: { 'dev-python/requests-2.30.0': {} } }
+    const { overlays, local } = await setup([other])
+    const run = resolveClosure({ requests: [req('dev-python/requests::other'), req('dev-nim/a::guru', 2)], overlays, local })
+    await expect(run).rejects.toSatisfy((e) => isOlmError(e, 'CONFLICT') && /dev-python\/requests is needed from ::guru/.test((e as Error).message))
+  })
+
+  it('lets a package from another overlay satisfy a dependency when its versions match', async () => {
+    const other: MiniOverlay = { name: 'other', ebuilds: { 'dev-python/requests-2.40.0': {} } }
+    const { overlays, local } = await setup([other])
+    const c = await resolveClosure({ requests: [req('dev-python/requests::other'), req('dev-nim/a::guru', 2)], overlays, local })
+    expect(c.packages.filter((p) => p.cp === 'dev-python/requests').map((p) => p.overlay)).toEqual(['other'])
+  })
+
   it('gives the same closure for the same input', async () => {
     const { overlays, local } = await setup()
     const a = await resolveClosure({ requests: [req('dev-nim/a::guru'), req('dev-nim/narrow::guru', 2)], overlays, local })
