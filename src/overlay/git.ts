@@ -95,7 +95,7 @@ async function discover(http: CountingHttpClient, o: GitSourceOptions): Promise<
     // protocol v2 would answer without refs; v1 advertises them all in the same round trip.
     info = await git.getRemoteInfo2({ http, url: o.url, protocolVersion: 1 })
   } catch (err) {
-    throw failure('SOURCE_UNREACHABLE', o, 'cannot reach', err)
+    throw failure('SOURCE_UNREACHABLE', o, 'asking for the branch of', err)
   }
   const refs = info.refs ?? []
   const ref = o.branch ? `refs/heads/${o.branch}` : refs.find((r) => r.ref === 'HEAD')?.target
