@@ -56,7 +56,6 @@ export async function fetchOverlay(source: OverlaySource, opts: FetchOptions): P
     } catch (err) {
       if (!(err instanceof OlmError)) throw err
       failure = err
-      report.emit({ type: 'source:failed', overlay: source.overlay, url: source.url, message: err.message })
     }
   }
   const tree = await openCached(source, dir)
@@ -64,6 +63,8 @@ export async function fetchOverlay(source: OverlaySource, opts: FetchOptions): P
     if (failure) throw failure
     throw new OlmError('FETCH_FAILED', `::${source.overlay} has not been fetched yet (run olm sync)`, { overlay: source.overlay, url: source.url })
   }
+  // Reported only when the previous cache stands in; otherwise the thrown error says it all.
+  if (failure) report.emit({ type: 'source:failed', overlay: source.overlay, url: source.url, message: failure.message })
   if (opts.network) report.emit({ type: 'source:done', overlay: source.overlay, commit: tree.commit, cached: !changed })
   return { source, tree, changed, failure }
 }

@@ -48,7 +48,7 @@ export function terminalReporter(opts: TerminalOptions): Reporter & { finish(): 
         return progress()
       case 'source:failed':
         done.add(e.overlay)
-        return line(`${paint('31', 'error')}: ::${e.overlay} (${e.url}): ${e.message}`)
+        return line(`${paint('31', 'error')}: ${e.message}; ::${e.overlay} keeps its previous state`)
       case 'warn':
         if (opts.verbosity !== 'quiet') line(`${paint('33', 'warning')}: ${e.message}`)
         return
