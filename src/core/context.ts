@@ -7,6 +7,7 @@ import type { Settings } from '../config/settings.js'
 import { openLocalTree, type LocalRepoLocation, type LocalTree } from '../local/local-tree.js'
 import { readReposConf } from '../local/repos-conf.js'
 import { type OverlaySource, type UserOverlayDef, loadRepositoriesXml, parseOverlaysConf, resolveOverlay } from '../overlay/registry.js'
+import type { ReposConf } from '../pms/reposconf.js'
 import { parseRepositoriesXml } from '../pms/repositoriesxml.js'
 import type { Reporter } from '../report.js'
 
@@ -17,6 +18,8 @@ export interface Context {
   settings: Settings
   requests: Request[]
   userOverlays: Map<string, UserOverlayDef>
+  /** the system's repos.conf, read up front so a broken one stops olm before any fetch */
+  reposConf: ReposConf
   /** host paths */
   location: string
   cacheDir: string
@@ -41,6 +44,7 @@ export async function loadContext(root: string, report: Reporter, now: () => Dat
   const loaded = await collect(loadSettings(paths))
   const requests = await collect(loadRequests(paths))
   const userOverlays = await collect(loadUserOverlays(paths))
+  const reposConf = await collect(readReposConf(paths.reposConf))
   if (errors.length) throw new OlmErrors(errors)
   const settings = loaded!.settings
   const show = (p: string) => (p.startsWith(paths.root + path.sep) ? p.slice(paths.root.length) : p)
@@ -50,6 +54,7 @@ export async function loadContext(root: string, report: Reporter, now: () => Dat
     settings,
     requests: requests!,
     userOverlays: userOverlays!,
+    reposConf: reposConf!.conf,
     location: underRoot(root, settings.location),
     cacheDir: underRoot(root, settings.cacheDir),
     report,
@@ -114,8 +119,8 @@ export async function loadRegistry(ctx: Context, opts: { refresh: boolean; signa
  * never satisfy the dependencies that put them there). Portage assumes
  * ::gentoo at /var/db/repos/gentoo when repos.conf names none.
  */
-export async function openLocal(ctx: Context): Promise<LocalTree> {
-  const { conf } = await readReposConf(ctx.paths.reposConf)
+export function openLocal(ctx: Context): LocalTree {
+  const conf = ctx.reposConf
   const repos: LocalRepoLocation[] = []
   for (const [name, entry] of conf.repos) {
     if (name === ctx.settings.repoName || name === 'DEFAULT' || !entry.location) continue

@@ -61,7 +61,7 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     const fetched = await fetchAll(ctx, [...sources.values()], opts)
     const trees = new Map<string, OverlayTree>(fetched.map((f) => [f.source.overlay, f.tree]))
     const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, opts.evaluate)]))
-    const closure = await resolveClosure({ requests, overlays: indexes, local: await openLocal(ctx), displayPath: ctx.show })
+    const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx), displayPath: ctx.show })
     ctx.report.emit({ type: 'resolve:done', packages: closure.packages.length, eclasses: closure.eclasses.length, licenses: closure.licenses.length })
     for (const u of closure.unsatisfied) ctx.report.emit({ type: 'warn', code: 'UNSATISFIED_DEP', message: `nothing satisfies ${u.atom}: ${u.chain.join(' -> ')}` })
     for (const w of closure.warnings) ctx.report.emit({ type: 'warn', code: 'NOTICE', message: w })

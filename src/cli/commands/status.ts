@@ -3,7 +3,6 @@ import { listCachedOverlays } from '../../core/cached-overlays.js'
 import { loadContext } from '../../core/context.js'
 import { readLastSync } from '../../core/last-sync.js'
 import { readProvenance } from '../../core/provenance.js'
-import { readReposConf } from '../../local/repos-conf.js'
 import type { CliEnv } from '../env.js'
 import { addGlobalOptions, globalOptions } from './shared.js'
 
@@ -14,8 +13,7 @@ export function statusCommand(program: Command, env: CliEnv): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       const ctx = await loadContext(g.root, env.reporter(g))
-      const { conf } = await readReposConf(ctx.paths.reposConf)
-      const entry = conf.repos.get(ctx.settings.repoName)
+      const entry = ctx.reposConf.repos.get(ctx.settings.repoName)
       const registered = entry?.location === ctx.settings.location
       const prov = await readProvenance(ctx.location)
       env.out(`repository: ${ctx.settings.repoName} at ${ctx.settings.location}${prov ? `, ${prov.packages.length} packages` : ', not generated yet'}`)
