@@ -72,7 +72,7 @@ export async function configState(root: string): Promise<Record<string, string>>
   const out: Record<string, string> = {}
   for (const [rel, e] of await snapshotTree(path.join(root, 'etc'))) {
     const st = await lstat(path.join(root, 'etc', rel))
-    out[rel] = `${e.type} ${e.mode.toString(8)} ${e.content ?? ''} ${e.type === 'dir' ? '' : st.mtimeMs}`
+    out[rel] = `${e.type} ${e.mode.toString(8)} ${e.content ?? ''} ${e.type === 'dir' ? '' : Math.floor(st.mtimeMs)}`
   }
   return out
 }

@@ -33,9 +33,20 @@ export async function syncAndReport(ctx: Context, g: GlobalOptions, env: CliEnv,
   if (g.pretend) for (const l of planListing(result)) env.out(l)
   const summary = syncSummary(result, ctx.show(ctx.location), g.pretend)
   if (g.verbosity !== 'quiet') for (const l of summary) env.out(l)
-  const code = result.failed.length ? EXIT.partial : EXIT.ok
+  const code = exitStatus(result)
   await record(code, result.failed.length ? `kept the previous state of ${result.failed.map((f) => f.source.overlay).join(', ')}` : summary[summary.length - 1]!)
   return code
+}
+
+/**
+ * 3 when some overlay kept its previous state and something else was done;
+ * 1 when every overlay failed and nothing changed (contract: "1 failed,
+ * nothing changed"), so cron can tell a dead network from a partial update.
+ */
+function exitStatus(result: SyncResult): number {
+  if (!result.failed.length) return EXIT.ok
+  const nothingDone = result.failed.length === result.fetched.length && !result.repoChanged && !result.reposConfChanged
+  return nothingDone ? EXIT.failed : EXIT.partial
 }
 
 /**
