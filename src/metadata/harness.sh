@@ -355,6 +355,8 @@ __olm_begin() {
 		*) shopt -s failglob ;;
 	esac
 	PATH=/dev/null
+	# no loadable builtins (enable -f) for the ebuild
+	enable -n enable
 }
 
 # The predefined variables of the depend phase (pms.md §6.2).

@@ -46,6 +46,20 @@ export interface Worker {
   close(): Promise<void>
 }
 
+/** Exit statuses of an evaluation killed by a signal (128 + signal number). */
+const SIGNAL_REASONS: Record<number, string> = {
+  137: 'was killed (SIGKILL: a resource limit or an exited process group)',
+  152: 'used up its CPU time limit',
+  153: 'tried to write to a file',
+}
+
+/**
+ * How long bash may take to start an evaluation subshell, beyond the time
+ * limit: after a fork bomb, its killed processes count against the user's
+ * process limit until init reaps them, and bash retries fork meanwhile.
+ */
+const FORK_GRACE_MS = 30_000
+
 /** Text kept from the ebuild's stderr for error reports. */
 const STDERR_TAIL = 2000
 
@@ -102,7 +116,12 @@ export function startWorker(opts: WorkerOptions): Worker {
     } else if (kind === 'E') p.eclasses.push({ name: rest[0] ?? '', searchIndex: Number(rest[1]) })
     else if (kind === 'die') p.died ??= arg
     else if (kind === 'ok') p.completed = true
-    else if (kind === 'job') p.jobPid = Number(arg)
+    else if (kind === 'job') {
+      p.jobPid = Number(arg)
+      // the time limit is the ebuild's: it starts once its subshell exists
+      clearTimeout(p.timer)
+      p.timer = setTimeout(() => onTimeout(p), opts.timeoutMs)
+    }
     else if (kind === 'done') settle(p, Number(arg))
   }
 
@@ -117,9 +136,7 @@ export function startWorker(opts: WorkerOptions): Worker {
       ? `timed out after ${opts.timeoutMs / 1000}s`
       : p.died !== undefined
         ? `died: ${p.died}`
-        : p.completed
-          ? `exited with status ${status}`
-          : `stopped before its metadata was complete (status ${status})`
+        : (SIGNAL_REASONS[status] ?? `stopped before its metadata was complete (status ${status})`)
     p.resolve({ ok: false, reason, stderr })
   }
 
@@ -153,7 +170,7 @@ export function startWorker(opts: WorkerOptions): Worker {
         const nonce = randomBytes(12).toString('hex')
         stderr = ''
         const p: Pending = { nonce, keys: new Map(), eclasses: [], completed: false, timedOut: false, resolve,
-          timer: setTimeout(() => onTimeout(p), opts.timeoutMs) }
+          timer: setTimeout(() => onTimeout(p), opts.timeoutMs + FORK_GRACE_MS) }
         current = p
         requests.write(`${[nonce, ...fields].join('\t')}\n`)
       })
