@@ -36,6 +36,25 @@ export interface Lock {
 export async function acquireLock(cacheDir: string, opts: LockOptions): Promise<Lock> {
   await fs.mkdir(cacheDir, { recursive: true, mode: 0o755 })
   const file = path.join(cacheDir, 'lock')
+  // Re-entrant within one process: a command takes the lock before it reads
+  // its configuration, and the sync it then runs takes it again.
+  const mine = held.get(file)
+  if (mine) mine.count++
+  else held.set(file, { count: 1, release: (await acquireFile(file, opts)).release })
+  let released = false
+  return { release: () => (released ? Promise.resolve() : ((released = true), releaseHeld(file))) }
+}
+
+const held = new Map<string, { count: number; release: () => Promise<void> }>()
+
+async function releaseHeld(file: string): Promise<void> {
+  const mine = held.get(file)
+  if (!mine || --mine.count > 0) return
+  held.delete(file)
+  await mine.release()
+}
+
+async function acquireFile(file: string, opts: LockOptions): Promise<Lock> {
   const me: LockHolder = { pid: process.pid, host: os.hostname(), command: opts.command, started: opts.now().toISOString(), startTicks: startTicks(process.pid) }
   const deadline = Date.now() + opts.waitMs
   let told = false

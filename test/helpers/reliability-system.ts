@@ -96,6 +96,8 @@ export interface SpawnedOlm {
   pid: number
   done: Promise<OlmRun & { signal: NodeJS.Signals | null }>
   kill(): void
+  /** stderr received so far */
+  stderr(): string
 }
 
 /** Starts the built olm (optionally with the kill hook preloaded), not waiting for it. */
@@ -120,7 +122,7 @@ export function spawnOlm(args: string[], opts: { env?: NodeJS.ProcessEnv; preloa
       resolve({ code: code ?? -1, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') })
     })
   })
-  return { pid: child.pid!, done, kill: () => void child.kill('SIGKILL') }
+  return { pid: child.pid!, done, kill: () => void child.kill('SIGKILL'), stderr: () => Buffer.concat(err).toString('utf8') }
 }
 
 /** Lists a directory, [] when it does not exist. */

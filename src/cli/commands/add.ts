@@ -2,10 +2,10 @@ import type { Command } from 'commander'
 import { OlmError, OlmErrors } from '../../errors.js'
 import { planAppend, writeConfigFile } from '../../config/edit.js'
 import { type Request, checkRequestConflicts, formatRequest, parseRequest } from '../../config/requests.js'
-import { loadContext, resolveSources } from '../../core/context.js'
+import { resolveSources } from '../../core/context.js'
 import { EXIT } from '../exit.js'
 import type { CliEnv } from '../env.js'
-import { addGlobalOptions, globalOptions } from './shared.js'
+import { addGlobalOptions, globalOptions, lockedContext } from './shared.js'
 import { syncAndReport } from './sync.js'
 
 export function addCommand(program: Command, env: CliEnv): void {
@@ -16,24 +16,28 @@ export function addCommand(program: Command, env: CliEnv): void {
     .addHelpText('after', '\nExamples:\n  olm add sys-kernel/tt-kmd::tenstorrent\n  olm add ">=dev-python/foo-2::guru" app-misc/bar::guru\n  olm add --no-sync dev-nim/nimbus::guru')
     .action(async (args: string[], opts: { sync: boolean }, cmd: Command) => {
       const g = globalOptions(cmd)
-      const ctx = await loadContext(g.root, env.reporter(g))
-      const added = parseArguments(args, ctx.paths.addFile, ctx.requests)
-      const unique = added.filter((r, i) => added.findIndex((o) => formatRequest(o) === formatRequest(r)) === i)
-      const fresh = unique.filter((r) => !ctx.requests.some((old) => formatRequest(old) === formatRequest(r)))
-      for (const r of unique) if (!fresh.includes(r)) env.err(`${r.raw} is already requested`)
-      // Unknown overlays are refused before anything is written or fetched.
-      await resolveSources(ctx, [...new Set(fresh.map((r) => r.overlay))], { refresh: !g.pretend })
-      // The new lines get the line numbers they will have in the file, so provenance matches a later sync.
-      const appended = await planAppend(ctx.paths.addFile, fresh.map(formatRequest))
-      fresh.forEach((r, i) => (r.line = appended.lineNumbers[i]!))
-      const write = () => (fresh.length ? writeConfigFile(ctx.paths.addFile, appended.text) : Promise.resolve())
-      if (!opts.sync) {
-        if (!g.pretend) await write()
-        if (g.verbosity !== 'quiet') env.out(`${g.pretend ? 'would record' : 'recorded'} ${fresh.length} request(s) in ${ctx.show(ctx.paths.addFile)}`)
-        env.exitCode = EXIT.ok
-        return
+      const { ctx, release } = await lockedContext(g, env, 'add')
+      try {
+        const added = parseArguments(args, ctx.paths.addFile, ctx.requests)
+        const unique = added.filter((r, i) => added.findIndex((o) => formatRequest(o) === formatRequest(r)) === i)
+        const fresh = unique.filter((r) => !ctx.requests.some((old) => formatRequest(old) === formatRequest(r)))
+        for (const r of unique) if (!fresh.includes(r)) env.err(`${r.raw} is already requested`)
+        // Unknown overlays are refused before anything is written or fetched.
+        await resolveSources(ctx, [...new Set(fresh.map((r) => r.overlay))], { refresh: !g.pretend })
+        // The new lines get the line numbers they will have in the file, so provenance matches a later sync.
+        const appended = await planAppend(ctx.paths.addFile, fresh.map(formatRequest))
+        fresh.forEach((r, i) => (r.line = appended.lineNumbers[i]!))
+        const write = () => (fresh.length ? writeConfigFile(ctx.paths.addFile, appended.text) : Promise.resolve())
+        if (!opts.sync) {
+          if (!g.pretend) await write()
+          if (g.verbosity !== 'quiet') env.out(`${g.pretend ? 'would record' : 'recorded'} ${fresh.length} request(s) in ${ctx.show(ctx.paths.addFile)}`)
+          env.exitCode = EXIT.ok
+          return
+        }
+        env.exitCode = await syncAndReport(ctx, g, env, { command: 'add', requests: [...ctx.requests, ...fresh], beforePublish: write })
+      } finally {
+        await release()
       }
-      env.exitCode = await syncAndReport(ctx, g, env, { command: 'add', requests: [...ctx.requests, ...fresh], beforePublish: write })
     })
 }
 

@@ -3,9 +3,8 @@ import { OlmError, OlmErrors } from '../../errors.js'
 import { dropLines } from '../../config/edit.js'
 import type { Request } from '../../config/requests.js'
 import { type Atom, atomKey, formatAtom, parseAtom } from '../../pms/atom.js'
-import { loadContext } from '../../core/context.js'
 import type { CliEnv } from '../env.js'
-import { addGlobalOptions, globalOptions } from './shared.js'
+import { addGlobalOptions, globalOptions, lockedContext } from './shared.js'
 import { syncAndReport } from './sync.js'
 
 export function removeCommand(program: Command, env: CliEnv): void {
@@ -16,20 +15,24 @@ export function removeCommand(program: Command, env: CliEnv): void {
     .addHelpText('after', '\nExamples:\n  olm remove sys-kernel/tt-kmd\n  olm remove dev-python/foo::guru')
     .action(async (args: string[], opts: { sync: boolean }, cmd: Command) => {
       const g = globalOptions(cmd)
-      const ctx = await loadContext(g.root, env.reporter(g))
-      const dropped = matchArguments(args, ctx.requests)
-      const remaining = ctx.requests.filter((r) => !dropped.has(r))
-      const write = async () => {
-        const byFile = new Map<string, Set<number>>()
-        for (const r of dropped) byFile.set(r.file, (byFile.get(r.file) ?? new Set()).add(r.line))
-        for (const [file, lines] of byFile) await dropLines(file, lines)
+      const { ctx, release } = await lockedContext(g, env, 'remove')
+      try {
+        const dropped = matchArguments(args, ctx.requests)
+        const remaining = ctx.requests.filter((r) => !dropped.has(r))
+        const write = async () => {
+          const byFile = new Map<string, Set<number>>()
+          for (const r of dropped) byFile.set(r.file, (byFile.get(r.file) ?? new Set()).add(r.line))
+          for (const [file, lines] of byFile) await dropLines(file, lines)
+        }
+        if (!opts.sync) {
+          if (!g.pretend) await write()
+          for (const r of dropped) if (g.verbosity !== 'quiet') env.out(`${g.pretend ? 'would drop' : 'dropped'} ${r.raw} (${ctx.show(r.file)}:${r.line})`)
+          return
+        }
+        env.exitCode = await syncAndReport(ctx, g, env, { command: 'remove', requests: remaining, beforePublish: write })
+      } finally {
+        await release()
       }
-      if (!opts.sync) {
-        if (!g.pretend) await write()
-        for (const r of dropped) if (g.verbosity !== 'quiet') env.out(`${g.pretend ? 'would drop' : 'dropped'} ${r.raw} (${ctx.show(r.file)}:${r.line})`)
-        return
-      }
-      env.exitCode = await syncAndReport(ctx, g, env, { command: 'remove', requests: remaining, beforePublish: write })
     })
 }
 

@@ -1,6 +1,9 @@
 import type { Command } from 'commander'
 import { OlmError } from '../../errors.js'
 import type { Verbosity } from '../render/reporter.js'
+import { type Context, loadContext } from '../../core/context.js'
+import { acquireLock } from '../../repo/lock.js'
+import type { CliEnv } from '../env.js'
 
 /** Options every command takes, before or after the command name. */
 export interface GlobalOptions {
@@ -36,5 +39,29 @@ export function globalOptions(cmd: Command): GlobalOptions {
     pretend: all.pretend === true,
     verbosity: all.quiet ? 'quiet' : all.verbose ? 'verbose' : 'normal',
     jobs: all.jobs as number | undefined,
+  }
+}
+
+/**
+ * Loads the configuration under the lock, for commands that change things
+ * (add, remove, sync): read before the lock, a concurrent `olm add` could
+ * append its line to a file another run then rewrites, or a sync could
+ * publish requests that are already stale. The settings are read once first
+ * only to learn where the lock lives. Release the lock when done.
+ */
+export async function lockedContext(g: GlobalOptions, env: CliEnv, command: string): Promise<{ ctx: Context; release: () => Promise<void> }> {
+  const report = env.reporter(g)
+  const first = await loadContext(g.root, report)
+  const lock = await acquireLock(first.cacheDir, {
+    command,
+    waitMs: 15 * 60_000,
+    now: first.now,
+    onWait: (h) => report.emit({ type: 'info', message: `waiting for pid ${h.pid} (olm ${h.command}, since ${h.started}) to finish` }),
+  })
+  try {
+    return { ctx: await loadContext(g.root, report), release: lock.release }
+  } catch (err) {
+    await lock.release()
+    throw err
   }
 }

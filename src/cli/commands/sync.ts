@@ -1,12 +1,11 @@
 import type { Command } from 'commander'
-import { loadContext } from '../../core/context.js'
 import { runSync, type SyncOptions, type SyncResult } from '../../core/sync.js'
 import type { Context } from '../../core/context.js'
 import { EXIT, describeError, exitCodeFor } from '../exit.js'
 import { writeLastSync } from '../../core/last-sync.js'
 import { planListing, syncSummary } from '../render/summary.js'
 import { type CliEnv } from '../env.js'
-import { addGlobalOptions, type GlobalOptions, globalOptions } from './shared.js'
+import { addGlobalOptions, type GlobalOptions, globalOptions, lockedContext } from './shared.js'
 
 export function syncCommand(program: Command, env: CliEnv): void {
   addGlobalOptions(program.command('sync'))
@@ -14,8 +13,12 @@ export function syncCommand(program: Command, env: CliEnv): void {
     .addHelpText('after', '\nExamples:\n  olm sync\n  olm sync --quiet        # what cron runs\n  olm sync --pretend      # show the plan, change nothing')
     .action(async (_opts, cmd: Command) => {
       const g = globalOptions(cmd)
-      const ctx = await loadContext(g.root, env.reporter(g))
-      env.exitCode = await syncAndReport(ctx, g, env, { command: 'sync' })
+      const { ctx, release } = await lockedContext(g, env, 'sync')
+      try {
+        env.exitCode = await syncAndReport(ctx, g, env, { command: 'sync' })
+      } finally {
+        await release()
+      }
     })
 }
 
