@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest'
 import { loadSettings } from '../../src/config/load.js'
 import { systemPaths } from '../../src/config/paths.js'
 import { defaultSettings } from '../../src/config/settings.js'
+import { parseEbuildFileName } from '../../src/pms/names.js'
+import { childElements, parseXml } from '../../src/pms/xml.js'
 import { PROJECT_ROOT } from '../helpers/olm.js'
 import { testDir } from '../helpers/tmp.js'
 
@@ -156,5 +158,38 @@ describe.skipIf(analyzeMissing)('systemd-analyze verify', () => {
     writeFileSync(path.join(dir, 'x.service'), '[Service]\nType=oneshot\nExecStart=/bin/true\nProtectSystm=strict\n')
     const r = spawnSync('systemd-analyze', ['verify', path.join(dir, 'x.service')], { encoding: 'utf8' })
     expect(r.stdout + r.stderr).toContain('ProtectSystm')
+  })
+})
+
+describe('packaging/app-portage/overlayman', () => {
+  const dir = path.join(PROJECT_ROOT, 'packaging/app-portage/overlayman')
+  const version = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version
+  const ebuildName = `overlayman-${version}.ebuild`
+  const ebuild = () => readFileSync(path.join(dir, ebuildName), 'utf8')
+
+  it('has an ebuild for the version package.json says, named as PMS wants', () => {
+    expect(parseEbuildFileName('overlayman', ebuildName)?.pvr).toBe(version)
+  })
+
+  it('is valid bash, EAPI 8, with the eclasses it calls', () => {
+    expect(spawnSync('bash', ['-n', path.join(dir, ebuildName)], { encoding: 'utf8' })).toMatchObject({ status: 0, stderr: '' })
+    const text = ebuild()
+    expect(text).toMatch(/^EAPI=8$/m)
+    expect(text).toMatch(/^inherit .*\bbash-completion-r1\b.*\bsystemd\b/m)
+    expect(text).toMatch(/^RDEPEND=".*net-libs\/nodejs/m)
+    expect(text).toContain('dosym -r "${dest}"/bin/olm.js /usr/bin/olm')
+  })
+
+  it('installs only files that exist in the package', () => {
+    const named = [...ebuild().matchAll(/(?<![/\w}.-])((?:man|completions|etc)\/[\w./-]+)/g)].map((m) => m[1]!)
+    expect(named.length).toBeGreaterThan(8)
+    for (const f of named) expect(existsSync(path.join(PROJECT_ROOT, f)), f).toBe(true)
+  })
+
+  it('has a metadata.xml the PMS XML reader accepts', () => {
+    const root = parseXml(readFileSync(path.join(dir, 'metadata.xml'), 'utf8'), 'metadata.xml')
+    expect(root.name).toBe('pkgmetadata')
+    expect(childElements(root, 'maintainer')).toHaveLength(1)
+    expect(childElements(root, 'upstream')).toHaveLength(1)
   })
 })
