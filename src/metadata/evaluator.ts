@@ -25,6 +25,7 @@ import { PRELUDE } from './prelude.js'
 import { openResultsCache } from './results-cache.js'
 import { createScratch, type Scratch } from './scratch.js'
 import { type EvalResult, startWorker } from './worker.js'
+import { once } from '../util/once.js'
 
 export interface EvaluatorOptions {
   /** Eclass directories of the overlays' masters (host paths), in master order, e.g. [/var/db/repos/gentoo/eclass]. */
@@ -65,29 +66,27 @@ const DEFAULT_TIMEOUT_MS = 30_000
 const MEMORY_KIB = 1024 * 1024
 
 export function createMetadataEvaluator(opts: EvaluatorOptions): MetadataEvaluatorHandle {
-  const searchDirs = [...opts.masterEclassDirs].reverse() // §6.6: last master first
   const cache = openResultsCache(opts.cacheDir, HARNESS_VERSION)
-  const masterMd5s = new Map<string, Promise<string | null>>()
+  // §6.6: last master first. Read once, so bash sources the bytes whose md5s are recorded.
+  const masters = once(() => Promise.all([...opts.masterEclassDirs].reverse().map(readEclassDir)))
   const stats: EvaluatorStats = { evaluated: 0, cached: 0, failed: 0 }
-  let runtime: Promise<{ scratch: Scratch; pool: WorkerPool }> | undefined
+  let runtime: Promise<Runtime> | undefined
 
-  const fileMd5 = (file: string): Promise<string | null> => {
-    let p = masterMd5s.get(file)
-    if (!p) masterMd5s.set(file, (p = readRegularFile(file).then((b) => (b ? md5Hex(b) : null))))
-    return p
-  }
-  /** md5 of the eclass `inherit NAME` would source, as bash searches (§6.6). */
+  /** md5 of the eclass `inherit NAME` would source (§6.6), null when none would be found. */
   const eclassMd5 = async (index: OverlayIndex, name: string): Promise<string | null> => {
     const own = (await index.eclassMd5s()).get(name)
     if (own !== undefined) return own
-    for (const dir of searchDirs) {
-      const md5 = await fileMd5(path.join(dir, `${name}.eclass`))
-      if (md5 !== null) return md5
+    for (const dir of await masters()) {
+      const found = dir.get(name)
+      if (found) return found.md5
     }
     return null
   }
-
-  const start = () => (runtime ??= startRuntime(opts, searchDirs))
+  /** md5 of what bash reported sourcing: search index 0 is the overlay, i the i-th master searched. */
+  const sourcedMd5 = async (index: OverlayIndex, name: string, searchIndex: number): Promise<string | null> =>
+    searchIndex === 0
+      ? ((await index.eclassMd5s()).get(name) ?? null)
+      : ((await masters())[searchIndex - 1]?.get(name)?.md5 ?? null)
 
   const evaluate = async (index: OverlayIndex, ebuild: OverlayEbuild): Promise<CacheEntry> => {
     const fail = (reason: string) => {
@@ -111,7 +110,7 @@ export function createMetadataEvaluator(opts: EvaluatorOptions): MetadataEvaluat
       stats.cached++
       return hit
     }
-    const { scratch, pool } = await start()
+    const { scratch, pool } = await (runtime ??= startRuntime(opts, masters))
     const { pv, pr } = splitRevision(ebuild.version)
     const result = await pool.run({
       ebuildFile: await scratch.ebuildFile(index.tree, ebuild.relPath, bytes),
@@ -123,9 +122,7 @@ export function createMetadataEvaluator(opts: EvaluatorOptions): MetadataEvaluat
       eapi,
     })
     if (!result.ok) throw fail(describeFailure(result))
-    const entry = await toCacheEntry(result, ebuildMd5, async (name, i) =>
-      i === 0 ? ((await index.eclassMd5s()).get(name) ?? null) : fileMd5(path.join(searchDirs[i - 1] ?? '', `${name}.eclass`)),
-    )
+    const entry = await toCacheEntry(result, ebuildMd5, (name, i) => sourcedMd5(index, name, i))
     if (typeof entry === 'string') throw fail(entry)
     stats.evaluated++
     await cache.put(key, entry)
@@ -145,8 +142,18 @@ export function createMetadataEvaluator(opts: EvaluatorOptions): MetadataEvaluat
   })
 }
 
-async function startRuntime(opts: EvaluatorOptions, searchDirs: string[]): Promise<{ scratch: Scratch; pool: WorkerPool }> {
+interface Runtime {
+  scratch: Scratch
+  pool: WorkerPool
+}
+
+type EclassSnapshot = Map<string, { bytes: Buffer; md5: string }>
+
+async function startRuntime(opts: EvaluatorOptions, masters: () => Promise<EclassSnapshot[]>): Promise<Runtime> {
   const scratch = await createScratch(opts.scratchParentDir ?? os.tmpdir())
+  const searchDirs: string[] = []
+  for (const snapshot of await masters())
+    searchDirs.push(await scratch.masterEclassDir(new Map([...snapshot].map(([name, { bytes }]) => [name, bytes]))))
   const jobs = Math.max(1, opts.jobs ?? os.availableParallelism())
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const uid = opts.runAs?.uid ?? process.getuid?.() ?? 0
@@ -161,6 +168,23 @@ async function startRuntime(opts: EvaluatorOptions, searchDirs: string[]): Promi
     startWorker({ bashPath, workDir: scratch.workDir, eclassSearchDirs: searchDirs, timeoutMs, limits, runAs: opts.runAs }),
   )
   return { scratch, pool }
+}
+
+/** The `NAME.eclass` files of a master's eclass directory (symlinks followed, as bash would); empty when absent. */
+async function readEclassDir(dir: string): Promise<EclassSnapshot> {
+  const out: EclassSnapshot = new Map()
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out
+    throw new OlmError('METADATA_INVALID', `cannot read the eclass directory ${dir}: ${(err as Error).message}`, { file: dir }, { cause: err })
+  }
+  for (const name of names.filter((n) => n.endsWith('.eclass')).sort()) {
+    const bytes = await readRegularFile(path.join(dir, name))
+    if (bytes) out.set(name.slice(0, -'.eclass'.length), { bytes, md5: md5Hex(bytes) })
+  }
+  return out
 }
 
 /** md5-cache form: keys sorted, empty ones dropped, eclasses by name (as egencache writes them). */

@@ -4,6 +4,8 @@
  * written out here first.
  *
  *   <root>/work/                   cwd of the workers (never written)
+ *   <root>/m<N>/                   eclasses of the masters (a snapshot, so bash
+ *                                  sources exactly the bytes whose md5 is recorded)
  *   <root>/o<N>/eclass/            one overlay's eclasses (read-only once filled)
  *   <root>/o<N>/<cat>/<pn>/<file>  its ebuilds (read-only files)
  *
@@ -19,6 +21,8 @@ import type { OverlayTree } from '../overlay/tree.js'
 export interface Scratch {
   readonly rootDir: string
   readonly workDir: string
+  /** Writes a master's eclasses (name → bytes) into a new closed directory and returns it. */
+  masterEclassDir(eclasses: ReadonlyMap<string, Buffer>): Promise<string>
   /** The overlay's eclass directory, written on first use. */
   eclassDir(tree: OverlayTree): Promise<string>
   /** Writes the ebuild (replacing an earlier copy) and returns its absolute path. */
@@ -33,6 +37,7 @@ export async function createScratch(parentDir: string): Promise<Scratch> {
   await mkdir(workDir, { mode: 0o755 })
   const overlayDirs = new Map<string, string>()
   const eclassDirs = new Map<string, Promise<string>>()
+  let masters = 0
 
   const overlayDir = async (tree: OverlayTree): Promise<string> => {
     const key = `${tree.overlay}\0${tree.commit}`
@@ -48,6 +53,12 @@ export async function createScratch(parentDir: string): Promise<Scratch> {
   return {
     rootDir,
     workDir,
+    masterEclassDir(eclasses) {
+      const dir = path.join(rootDir, `m${masters++}`)
+      const p = writeEclassDir(dir, eclasses)
+      eclassDirs.set(dir, p)
+      return p
+    },
     eclassDir(tree) {
       const key = `${tree.overlay}\0${tree.commit}`
       let p = eclassDirs.get(key)
@@ -71,12 +82,18 @@ export async function createScratch(parentDir: string): Promise<Scratch> {
 
 /** Regular `*.eclass` files only: symlinks are not followed (OverlayTree never does). */
 async function writeEclasses(tree: OverlayTree, dir: string): Promise<string> {
-  await mkdir(dir, { mode: 0o755 })
+  const eclasses = new Map<string, Buffer>()
   for (const entry of (await tree.readDir('eclass')) ?? []) {
     if (entry.type !== 'file' || !entry.name.endsWith('.eclass')) continue
     const bytes = await tree.readFile(`eclass/${entry.name}`)
-    if (bytes) await writeFile(path.join(dir, entry.name), bytes, { mode: 0o444 })
+    if (bytes) eclasses.set(entry.name.slice(0, -'.eclass'.length), bytes)
   }
+  return writeEclassDir(dir, eclasses)
+}
+
+async function writeEclassDir(dir: string, eclasses: ReadonlyMap<string, Buffer>): Promise<string> {
+  await mkdir(dir, { mode: 0o755 })
+  for (const [name, bytes] of eclasses) await writeFile(path.join(dir, `${name}.eclass`), bytes, { mode: 0o444 })
   await chmod(dir, 0o555)
   return dir
 }
