@@ -89,19 +89,21 @@ export function registryCacheFile(ctx: Context): string {
 /**
  * Where each named overlay comes from: overlays.d first, then Gentoo's
  * repositories.xml (fetched only when some name needs it). Every unknown
- * name is reported at once (exit 2, before anything is fetched).
+ * name is reported at once (exit 2, before anything is fetched); a name
+ * that only repositories.xml could resolve, when no copy of it could be
+ * loaded, fails like an unreachable overlay (exit 1).
  */
 export async function resolveSources(ctx: Context, names: string[], opts: { refresh: boolean; signal?: AbortSignal }): Promise<Map<string, OverlaySource>> {
   const needsRegistry = names.some((n) => !ctx.userOverlays.has(n))
-  const registry = needsRegistry ? await loadRegistry(ctx, opts) : null
+  const loaded = needsRegistry ? await loadRegistryReporting(ctx, opts) : { registry: null, error: undefined }
   const out = new Map<string, OverlaySource>()
   const errors: OlmError[] = []
   for (const name of names) {
     try {
-      out.set(name, resolveOverlay(name, ctx.userOverlays, registry, { overlaysDir: ctx.show(ctx.paths.overlaysDir), repositoriesXml: ctx.settings.repositoriesXml }))
+      out.set(name, resolveOverlay(name, ctx.userOverlays, loaded.registry, { overlaysDir: ctx.show(ctx.paths.overlaysDir), repositoriesXml: ctx.settings.repositoriesXml }))
     } catch (err) {
       if (!(err instanceof OlmError)) throw err
-      errors.push(err)
+      errors.push(loaded.registry === null && loaded.error ? registryUnavailable(name, loaded.error) : err)
     }
   }
   if (errors.length) throw new OlmErrors(errors)
@@ -109,9 +111,21 @@ export async function resolveSources(ctx: Context, names: string[], opts: { refr
 }
 
 export async function loadRegistry(ctx: Context, opts: { refresh: boolean; signal?: AbortSignal }) {
+  return (await loadRegistryReporting(ctx, opts)).registry
+}
+
+async function loadRegistryReporting(ctx: Context, opts: { refresh: boolean; signal?: AbortSignal }) {
   const loaded = await loadRepositoriesXml({ url: ctx.settings.repositoriesXml, cacheFile: registryCacheFile(ctx), now: ctx.now(), refresh: opts.refresh, signal: opts.signal })
   if (loaded.error) ctx.report.emit({ type: 'warn', code: loaded.error.code, message: `could not refresh the overlay list: ${loaded.error.message}` })
-  return loaded.text === null ? null : parseRepositoriesXml(loaded.text)
+  return { registry: loaded.text === null ? null : parseRepositoriesXml(loaded.text), error: loaded.error }
+}
+
+/**
+ * An overlay only the registry could name, while the registry could not be
+ * loaded at all: a fetch failure (exit 1), not a request problem (exit 2).
+ */
+function registryUnavailable(name: string, cause: OlmError): OlmError {
+  return new OlmError(cause.code, `cannot tell where overlay "${name}" comes from: it is not in overlays.d and ${cause.message}`, { ...cause.context, overlay: name }, { cause })
 }
 
 /**
