@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { OlmError, OlmErrors } from '../errors.js'
 import { addCommand } from './commands/add.js'
+import { completeCommand } from './commands/complete.js'
 import { listCommand, overlaysCommand, whyCommand } from './commands/inspect.js'
 import { removeCommand } from './commands/remove.js'
 import { addGlobalOptions } from './commands/shared.js'
@@ -16,6 +17,11 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 
 /** Runs olm with the given arguments and returns the exit status. The only place that knows about process streams. */
 export async function main(argv: string[]): Promise<number> {
+  // `olm list | head`: a closed pipe ends the output, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+    throw err
+  })
   const color = process.stderr.isTTY === true && !process.env.NO_COLOR
   let finish = () => {}
   const env: CliEnv = {
@@ -53,7 +59,7 @@ export function buildProgram(env: CliEnv): Command {
     .configureOutput({ writeErr: (s) => env.err(s.trimEnd()) })
     .showHelpAfterError('(olm --help lists the commands)')
     .addHelpText('after', '\nExamples:\n  olm add sys-kernel/tt-kmd::tenstorrent\n  olm sync --quiet\n  olm why dev-python/requests\n\nExit status: 0 done, 1 failed, 2 usage or configuration error, 3 partly done.\nSee olm(1) and overlayman.conf(5).')
-  for (const register of [addCommand, removeCommand, syncCommand, listCommand, whyCommand, overlaysCommand, searchCommand, statusCommand]) register(program, env)
+  for (const register of [addCommand, removeCommand, syncCommand, listCommand, whyCommand, overlaysCommand, searchCommand, statusCommand, completeCommand]) register(program, env)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
 }
