@@ -24,6 +24,9 @@ export LC_ALL=C
 ulimit -c 0
 ulimit -u "${__olm_nproc}" 2>/dev/null
 cd "${__olm_workdir}" || exit 1
+# fd 5 keeps stderr for the ebuild's messages; the worker's own (job
+# notices of set -m) are dropped
+exec 5>&2 2>/dev/null
 set -m
 
 __olm_reply() {
@@ -426,7 +429,7 @@ while IFS=$'\t' read -r -u 3 __olm_nonce __olm_ebuild __olm_own CATEGORY PN PV P
 		__olm_begin
 		source "${EBUILD}" || die "error sourcing ebuild"
 		__olm_finish
-	) 3<&- </dev/null >/dev/null &
+	) 3<&- </dev/null >/dev/null 2>&5 5>&- &
 	__olm_job=$!
 	__olm_reply job "${__olm_job}"
 	wait "${__olm_job}"

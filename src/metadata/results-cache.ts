@@ -31,6 +31,7 @@ export function openResultsCache(cacheDir: string, version: string): ResultsCach
     const id = createHash('sha256').update(`${version}\0${key.cpv}\0${key.ebuildMd5}`).digest('hex')
     return path.join(cacheDir, 'metadata', id.slice(0, 2), id)
   }
+  const madeDirs = new Set<string>()
   return {
     async get(key, eclassMd5) {
       const file = fileOf(key)
@@ -53,7 +54,8 @@ export function openResultsCache(cacheDir: string, version: string): ResultsCach
       const file = fileOf(key)
       const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`
       try {
-        await mkdir(path.dirname(file), { recursive: true })
+        if (!madeDirs.has(path.dirname(file))) await mkdir(path.dirname(file), { recursive: true })
+        madeDirs.add(path.dirname(file))
         await writeFile(temp, formatCacheEntry(entry))
         await rename(temp, file)
       } catch (err) {

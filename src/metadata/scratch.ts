@@ -37,6 +37,7 @@ export async function createScratch(parentDir: string): Promise<Scratch> {
   await mkdir(workDir, { mode: 0o755 })
   const overlayDirs = new Map<string, string>()
   const eclassDirs = new Map<string, Promise<string>>()
+  const madeDirs = new Set<string>()
   let masters = 0
 
   const overlayDir = async (tree: OverlayTree): Promise<string> => {
@@ -67,7 +68,9 @@ export async function createScratch(parentDir: string): Promise<Scratch> {
     },
     async ebuildFile(tree, relPath, bytes) {
       const file = path.join(await overlayDir(tree), ...relPath.split('/'))
-      await mkdir(path.dirname(file), { recursive: true, mode: 0o755 })
+      const dir = path.dirname(file)
+      if (!madeDirs.has(dir)) await mkdir(dir, { recursive: true, mode: 0o755 })
+      madeDirs.add(dir)
       await rm(file, { force: true })
       await writeFile(file, bytes, { mode: 0o444 })
       return file
