@@ -15,7 +15,13 @@ beforeAll(async () => {
   if (missing) return
   gitRoot = await suiteDir('olm-e2e-git-')
   commits = await publishFixtureOverlays(gitRoot, ['tenstorrent'])
-  server = await startGitServer({ root: gitRoot })
+  // A small overlay list, so "unknown overlay" is decided against a real repositories.xml.
+  await mkdir(path.join(gitRoot, 'static'))
+  await writeFile(
+    path.join(gitRoot, 'static/repositories.xml'),
+    '<?xml version="1.0"?>\n<repositories xmlns="" version="1.0">\n<repo quality="experimental" status="unofficial"><name>elsewhere</name><description>x</description><owner><email>a@b.invalid</email></owner><source type="git">https://example.invalid/elsewhere.git</source></repo>\n</repositories>\n',
+  )
+  server = await startGitServer({ root: gitRoot, staticDir: path.join(gitRoot, 'static') })
 })
 afterAll(async () => {
   await server?.close()
