@@ -72,7 +72,45 @@ export async function fetchOverlay(source: OverlaySource, opts: FetchOptions): P
 async function openCached(source: OverlaySource, dir: string): Promise<OverlayTree | null> {
   if (source.kind === 'git') {
     const commit = await cachedCommit(dir)
-    return commit ? openGitTree(dir, source.overlay, commit) : null
+    return commit ? guardTree(await openGitTree(dir, source.overlay, commit), source.url) : null
   }
   return openTarTree(dir, source.overlay)
+}
+
+/** Control characters (C0, DEL, C1): never part of a name olm copies (the tarball source refuses them too). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+/**
+ * A git tree is whatever its author crafted: entries named "..", "." or with
+ * control characters, or modes like 104755, which `git add` never writes.
+ * isomorphic-git throws its own errors on some of them, and copies others;
+ * here every one becomes UNSAFE_PATH naming the overlay and the entry, so a
+ * hostile overlay is refused with a clear message instead of a crash.
+ */
+export function guardTree(tree: OverlayTree, url: string): OverlayTree {
+  const refuse = (relPath: string, why: string) =>
+    new OlmError('UNSAFE_PATH', `refusing ::${tree.overlay}: ${JSON.stringify(relPath)} ${why}`, { overlay: tree.overlay, url })
+  const guarded = async <T>(relPath: string, read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read()
+    } catch (err) {
+      const e = err as { code?: string; message?: string }
+      if (e?.code === 'UnsafeFilepathError') return Promise.reject(refuse(relPath, `holds a name git itself calls unsafe (${e.message})`))
+      if (e?.code === 'InternalError' && /entry mode/.test(e.message ?? '')) return Promise.reject(refuse(relPath, `holds an entry with a mode git never writes (${/mode: (\d+)/.exec(e.message!)?.[1] ?? '?'})`))
+      throw err
+    }
+  }
+  return {
+    overlay: tree.overlay,
+    commit: tree.commit,
+    readDir: (relPath) =>
+      guarded(relPath, async () => {
+        const entries = await tree.readDir(relPath)
+        const bad = entries?.find((e) => e.name === '.' || e.name === '..' || e.name.includes('/') || CONTROL.test(e.name))
+        if (bad) throw refuse(relPath ? `${relPath}/${bad.name}` : bad.name, 'has a name that is not a plain file name (".", "..", "/" or a control character)')
+        return entries
+      }),
+    readFile: (relPath) => guarded(relPath, () => tree.readFile(relPath)),
+    readLink: (relPath) => guarded(relPath, () => tree.readLink(relPath)),
+  }
 }
