@@ -13,6 +13,7 @@ import type { Closure } from '../resolve/closure-types.js'
 import { resolveClosure } from '../resolve/closure.js'
 import { createOverlayIndex, type MetadataEvaluator, type OverlayIndex } from '../resolve/overlay-index.js'
 import { type Context, openLocal, resolveSources } from './context.js'
+import { createSyncEvaluator } from './metadata.js'
 import { diffProvenance, type PackageChange, readProvenance } from './provenance.js'
 
 export interface SyncOptions {
@@ -60,8 +61,10 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
   try {
     const fetched = await fetchAll(ctx, [...sources.values()], opts)
     const trees = new Map<string, OverlayTree>(fetched.map((f) => [f.source.overlay, f.tree]))
-    const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, opts.evaluate)]))
-    const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx), displayPath: ctx.show })
+    const evaluator = opts.evaluate ? null : createSyncEvaluator(ctx)
+    const evaluate = opts.evaluate ?? evaluator!.evaluate
+    const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, evaluate)]))
+    const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx), displayPath: ctx.show }).finally(() => evaluator?.close())
     ctx.report.emit({ type: 'resolve:done', packages: closure.packages.length, eclasses: closure.eclasses.length, licenses: closure.licenses.length })
     for (const u of closure.unsatisfied) ctx.report.emit({ type: 'warn', code: 'UNSATISFIED_DEP', message: `nothing satisfies ${u.atom}: ${u.chain.join(' -> ')}` })
     for (const w of closure.warnings) ctx.report.emit({ type: 'warn', code: 'NOTICE', message: w })

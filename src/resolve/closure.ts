@@ -122,7 +122,8 @@ class ResolverState {
     const { index, pkg } = state
     for (const ebuild of await index.ebuilds(pkg.category, pkg.pn)) {
       if (state.processed.has(ebuild.relPath)) continue
-      const metadata = await index.metadata(ebuild)
+      const metadata = await this.metadataOrSkip(index, ebuild)
+      if (!metadata) continue
       if (state.filter && !state.filter.some((a) => matchesEbuild(a, ebuild, metadata))) continue
       state.processed.add(ebuild.relPath)
       pkg.ebuilds.push({ ebuild, metadata })
@@ -257,10 +258,27 @@ class ResolverState {
   private async anyMatch(index: OverlayIndex, ebuilds: OverlayEbuild[], atom: Atom): Promise<boolean> {
     for (const e of ebuilds) {
       // Metadata (for the slot) is only read when the atom names a slot.
-      const md = atom.slot !== undefined ? await index.metadata(e) : undefined
+      const md = atom.slot !== undefined ? await this.metadataOrSkip(index, e) : undefined
+      if (md === null) continue
       if (matchesEbuild(atom, e, md)) return true
     }
     return false
+  }
+
+  /**
+   * An ebuild whose metadata cannot be had (a broken cache entry, an ebuild
+   * that dies, hangs or misbehaves when sourced) is left out with a warning
+   * naming it, as portage leaves out an invalid ebuild; the others go on.
+   */
+  private async metadataOrSkip(index: OverlayIndex, ebuild: OverlayEbuild): Promise<EbuildMetadata | null> {
+    try {
+      return await index.metadata(ebuild)
+    } catch (err) {
+      if (!(err instanceof OlmError) || err.code !== 'METADATA_INVALID') throw err
+      const message = `${ebuild.category}/${ebuild.pn}-${ebuild.pvr}::${index.overlay} is left out: ${err.message}`
+      if (!this.warnings.includes(message)) this.warnings.push(message)
+      return null
+    }
   }
 
   private addItem(map: Map<string, ClosureItem>, name: string, index: OverlayIndex, reason: Reason, chain: string[]): void {

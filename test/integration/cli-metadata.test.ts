@@ -1,0 +1,88 @@
+import { cp, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { makeBareRepo } from '../helpers/bare-repo.js'
+import { type GitServer, gitHttpBackendMissing, startGitServer } from '../helpers/git-server.js'
+import { runOlm, snapshotTree } from '../helpers/olm.js'
+import { FIXTURES, makeSystem } from '../helpers/system.js'
+import { removeDir, suiteDir, testDir } from '../helpers/tmp.js'
+
+// Issue 5: overlays without metadata/md5-cache are evaluated in bash, and give
+// the same repository as the same overlay with its cache.
+const missing = gitHttpBackendMissing()
+let server: GitServer
+let dir: string
+
+/** Serves fixture `name` twice: as is (`name.git`) and without its md5-cache (`name-nocache.git`). */
+async function publishBoth(name: string): Promise<void> {
+  await makeBareRepo(path.join(FIXTURES, name), path.join(dir, 'git', `${name}.git`))
+  const copy = path.join(dir, 'src', name)
+  await cp(path.join(FIXTURES, name), copy, { recursive: true, verbatimSymlinks: true })
+  await rm(path.join(copy, 'metadata/md5-cache'), { recursive: true })
+  await makeBareRepo(copy, path.join(dir, 'git', `${name}-nocache.git`))
+}
+
+beforeAll(async () => {
+  if (missing) return
+  dir = await suiteDir('olm-metadata-')
+  await publishBoth('tenstorrent')
+  await publishBoth('guru')
+  server = await startGitServer({ root: path.join(dir, 'git') })
+})
+afterAll(async () => {
+  await server?.close()
+  if (dir) await removeDir(dir)
+})
+
+async function addInto(repos: Record<string, string>, ...args: string[]) {
+  const root = await testDir('olm-root-')
+  await makeSystem(root, { serverUrl: server.url, overlays: repos })
+  const r = await runOlm(['add', ...args, '--root', root])
+  const repo = path.join(root, 'var/db/repos/overlayman')
+  return { r, repo }
+}
+
+/** The generated tree, with the provenance file's commit ids (which differ between the two repos) blanked. */
+async function comparable(repo: string) {
+  const snap = await snapshotTree(repo + '/')
+  const prov = JSON.parse(await readFile(path.join(repo, 'metadata/overlayman.json'), 'utf8'))
+  for (const list of [prov.packages, prov.eclasses, prov.licenses]) for (const item of list) item.commit = '-'
+  snap.delete('metadata/overlayman.json')
+  return { snap, prov }
+}
+
+describe.skipIf(missing)('metadata from the ebuilds themselves', () => {
+  it('virtual/tenstorrent from the cache-less overlay pulls the whole stack and its license', async () => {
+    const { r, repo } = await addInto({ tenstorrent: 'tenstorrent-nocache.git' }, 'virtual/tenstorrent::tenstorrent')
+    expect(r.code, r.stderr).toBe(0)
+    const prov = JSON.parse(await readFile(path.join(repo, 'metadata/overlayman.json'), 'utf8'))
+    expect(prov.packages).toHaveLength(12)
+    expect(prov.licenses.map((l: { license: string }) => l.license)).toEqual(['Tenstorrent-EULA'])
+    // evaluated metadata is written in md5-cache form for emerge and eix
+    const entry = await readFile(path.join(repo, 'metadata/md5-cache/sys-kernel/tt-kmd-9999'), 'utf8')
+    expect(entry).toBe(await readFile(path.join(FIXTURES, 'tenstorrent/metadata/md5-cache/sys-kernel/tt-kmd-9999'), 'utf8'))
+  })
+
+  it.each([
+    ['tenstorrent', 'virtual/tenstorrent::tenstorrent'],
+    ['guru', 'app-voices/voxctl::guru'],
+  ])('%s: the same repository with and without the overlay md5-cache', async (name, request) => {
+    const withCache = await addInto({ [name]: `${name}.git` }, request)
+    const without = await addInto({ [name]: `${name}-nocache.git` }, request)
+    expect(withCache.r.code, withCache.r.stderr).toBe(0)
+    expect(without.r.code, without.r.stderr).toBe(0)
+    expect(await comparable(without.repo)).toEqual(await comparable(withCache.repo))
+  })
+
+  it('an ebuild that dies is left out by name and the others are copied', async () => {
+    const src = path.join(dir, 'src', 'broken')
+    await cp(path.join(dir, 'src', 'tenstorrent'), src, { recursive: true, verbatimSymlinks: true })
+    await writeFile(path.join(src, 'sys-kernel/tt-kmd/tt-kmd-1.35.ebuild'), 'EAPI=8\ndie "this ebuild is broken on purpose"\n')
+    await makeBareRepo(src, path.join(dir, 'git', 'broken.git'))
+    const { r, repo } = await addInto({ tenstorrent: 'broken.git' }, 'sys-kernel/tt-kmd::tenstorrent')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/sys-kernel\/tt-kmd-1\.35::tenstorrent is left out: .*broken on purpose/)
+    const files = [...(await snapshotTree(repo + '/')).keys()].filter((f) => f.endsWith('.ebuild'))
+    expect(files).toEqual(['sys-kernel/tt-kmd/tt-kmd-1.34.ebuild', 'sys-kernel/tt-kmd/tt-kmd-9999.ebuild'])
+  })
+})
