@@ -103,7 +103,10 @@ export async function resolveSources(ctx: Context, names: string[], opts: { refr
       out.set(name, resolveOverlay(name, ctx.userOverlays, loaded.registry, { overlaysDir: ctx.show(ctx.paths.overlaysDir), repositoriesXml: ctx.settings.repositoriesXml }))
     } catch (err) {
       if (!(err instanceof OlmError)) throw err
-      errors.push(loaded.registry === null && loaded.error ? registryUnavailable(name, loaded.error) : err)
+      const problem = loaded.registry === null && loaded.error ? registryUnavailable(name, loaded.error) : err
+      // Point at the packages.d line that names the overlay (olm add's arguments name it in the message).
+      const request = ctx.requests.find((r) => r.overlay === name)
+      errors.push(request && !problem.context.file ? new OlmError(problem.code, problem.message, { ...problem.context, file: ctx.show(request.file), line: request.line }, { cause: problem.cause }) : problem)
     }
   }
   if (errors.length) throw new OlmErrors(errors)
