@@ -10,6 +10,7 @@ export function listCommand(program: Command, env: CliEnv): void {
   addGlobalOptions(program.command('list'))
     .description('every package in the generated repository: requested or pulled, overlay, commit, versions, and what needs it')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  olm list\n  olm list --json | jq -r \'.packages[].package\'')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd)
       const ctx = await loadContext(g.root, env.reporter(g))
@@ -53,6 +54,7 @@ export function overlaysCommand(program: Command, env: CliEnv): void {
   addGlobalOptions(program.command('overlays'))
     .description("known overlays: the user's (overlays.d) and Gentoo's repositories.xml")
     .argument('[pattern]', 'only names or descriptions containing this text')
+    .addHelpText('after', '\nExamples:\n  olm overlays\n  olm overlays guru')
     .action(async (pattern: string | undefined, _opts: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       const ctx = await loadContext(g.root, env.reporter(g))

@@ -10,6 +10,7 @@ export function statusCommand(program: Command, env: CliEnv): void {
   addGlobalOptions(program.command('status'))
     .alias('info')
     .description('the repository location, whether portage sees it, the overlays with their cached commit and age, and the last sync')
+    .addHelpText('after', '\nExamples:\n  olm status\n  olm status --root /mnt/gentoo')
     .action(async (_opts: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       const ctx = await loadContext(g.root, env.reporter(g))
