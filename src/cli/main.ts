@@ -17,6 +17,9 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 
 /** Runs olm with the given arguments and returns the exit status. The only place that knows about process streams. */
 export async function main(argv: string[]): Promise<number> {
+  // What olm writes is read by portage and fed to root's builds: never more
+  // open than 0755/0644, whatever umask cron or a shell left (the cache too).
+  process.umask(process.umask() | 0o022)
   // `olm list | head`: a closed pipe ends the output, not with a stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)

@@ -81,7 +81,9 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs): Promise
     const dir = path.dirname(file)
     if (!dirs.has(dir)) {
       await fs.mkdir(dir, { recursive: true, mode: 0o755 })
-      dirs.add(dir)
+      // Every directory mkdir created, not only the file's own: under umask 077
+      // "app-misc" of "app-misc/foo/x" would stay 0700, unreadable by portage.
+      for (let d = dir; d !== root && !dirs.has(d); d = path.dirname(d)) dirs.add(d)
     }
     if (e.kind === 'symlink') {
       await fs.symlink(e.target, file)
