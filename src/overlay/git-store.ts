@@ -1,8 +1,8 @@
 import fs from 'node:fs'
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import git from 'isomorphic-git'
-import type { GitObject, GitObjectType } from './git-pack.js'
+import { openObjectStore, type ObjectStore } from './git-objects.js'
+import type { GitObject } from './git-pack.js'
 
 /**
  * The cache of one overlay: a bare git repository (objects/pack, refs/heads,
@@ -81,18 +81,11 @@ export async function writePack(cacheDir: string, checksum: string, pack: Buffer
   return created
 }
 
-/** Object reader over the existing cache, for thin-pack bases. */
-export function storeObjectReader(cacheDir: string): (oid: string) => Promise<GitObject | null> {
-  const cache = {}
-  return async (oid) => {
-    try {
-      const { type, object } = await git.readObject({ fs, gitdir: cacheDir, oid, format: 'content', cache })
-      return { type: type as GitObjectType, data: Buffer.from(object as Uint8Array) }
-    } catch (err) {
-      if ((err as { code?: string }).code === 'NotFoundError') return null
-      throw err
-    }
-  }
+/** Object reader over the existing cache, for thin-pack bases; close() releases its pack files. */
+export function storeObjectReader(cacheDir: string): ((oid: string) => Promise<GitObject | null>) & { close(): void } {
+  let store: ObjectStore | undefined
+  const read = async (oid: string) => (store ??= openObjectStore(cacheDir)).read(oid)
+  return Object.assign(read, { close: () => store?.close() })
 }
 
 let tmpCounter = 0

@@ -1,63 +1,139 @@
-import fs from 'node:fs'
-import git, { type TreeEntry as GitTreeEntry } from 'isomorphic-git'
 import { OlmError } from '../errors.js'
 import type { OverlayTree, TreeEntry, TreeEntryType } from './tree.js'
 import { readState } from './git-store.js'
+import { openObjectStore, type ObjectStore } from './git-objects.js'
 
 /**
  * An OverlayTree reading straight from a git source's object store at one
  * commit (default: the cached branch head). Modes map as git stores them:
- * 100755 → executable file, 120000 → symlink, 040000 → dir, anything else
- * (gitlinks 160000) → 'other'. Trees are memoized per path; one isomorphic-git
- * cache keeps packs parsed across reads.
+ * 100755 → executable file, 120000 → symlink, 040000 → dir, 160000 (gitlink)
+ * → 'other'; any other mode is refused. Trees are memoized per path.
  */
 export async function openGitTree(cacheDir: string, overlay: string, commit?: string): Promise<OverlayTree> {
   const oid = commit ?? (await readState(cacheDir)).commit
   if (!oid) throw new OlmError('REF_NOT_FOUND', `no cached commit for overlay '${overlay}' in ${cacheDir}`, { overlay })
-  const cache = {}
-  const { commit: c } = await git.readCommit({ fs, gitdir: cacheDir, oid, cache })
-  const trees = new Map<string, Promise<GitTreeEntry[] | null>>()
-  trees.set('', git.readTree({ fs, gitdir: cacheDir, oid: c.tree, cache }).then((t) => t.tree))
+  const store = openObjectStore(cacheDir)
+  const rootTree = commitTree(readTyped(store, oid, 'commit'))
+  const trees = new Map<string, GitTreeEntry[] | null>()
 
-  const treeAt = (relPath: string): Promise<GitTreeEntry[] | null> => {
+  const treeAt = (relPath: string): GitTreeEntry[] | null => {
     let found = trees.get(relPath)
-    if (!found) {
-      found = entryAt(relPath).then((e) =>
-        e?.type === 'tree' ? git.readTree({ fs, gitdir: cacheDir, oid: e.oid, cache }).then((t) => t.tree) : null,
-      )
+    if (found === undefined) {
+      // The root is parsed on first use, so a hostile root tree fails inside a read (where fetch.ts guards) like any other.
+      const e = relPath === '' ? { mode: '040000', oid: rootTree } : entryAt(relPath)
+      found = e?.mode === '040000' ? parseTree(readTyped(store, e.oid, 'tree')) : null
       trees.set(relPath, found)
     }
     return found
   }
-  const entryAt = async (relPath: string): Promise<GitTreeEntry | null> => {
+  const entryAt = (relPath: string): GitTreeEntry | null => {
     const slash = relPath.lastIndexOf('/')
-    const parent = await treeAt(slash < 0 ? '' : relPath.slice(0, slash))
-    return parent?.find((e) => e.path === relPath.slice(slash + 1)) ?? null
+    const parent = treeAt(slash < 0 ? '' : relPath.slice(0, slash))
+    const name = relPath.slice(slash + 1)
+    return parent?.find((e) => e.path === name) ?? null
   }
-  const blobOf = async (relPath: string, mode: 'file' | 'symlink'): Promise<Buffer | null> => {
-    const e = await entryAt(normalize(relPath))
+  const blobOf = (relPath: string, mode: 'file' | 'symlink'): Buffer | null => {
+    const e = entryAt(normalize(relPath))
     if (!e || typeOf(e.mode) !== mode) return null
-    const { blob } = await git.readBlob({ fs, gitdir: cacheDir, oid: e.oid, cache })
-    return Buffer.from(blob)
+    return readTyped(store, e.oid, 'blob')
   }
 
-  return {
+  const tree: OverlayTree = {
     overlay,
     commit: oid,
     async readDir(relPath) {
-      const entries = await treeAt(normalize(relPath))
+      const entries = treeAt(normalize(relPath))
       if (!entries) return null
       return entries
         .map((e): TreeEntry => ({ name: e.path, type: typeOf(e.mode), executable: e.mode === '100755' }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     },
-    readFile: (relPath) => blobOf(relPath, 'file'),
-    readLink: async (relPath) => (await blobOf(relPath, 'symlink'))?.toString('utf8') ?? null,
+    readFile: async (relPath) => blobOf(relPath, 'file'),
+    readLink: async (relPath) => blobOf(relPath, 'symlink')?.toString('utf8') ?? null,
+  }
+  // OverlayTree has no close(): the pack files are released when the tree is collected.
+  openStores.register(tree, store)
+  return tree
+}
+
+const openStores = new FinalizationRegistry<ObjectStore>((store) => store.close())
+
+export interface GitTreeEntry {
+  mode: string
+  path: string
+  oid: string
+}
+
+/**
+ * Why a tree was refused. The codes are the ones isomorphic-git used
+ * ('UnsafeFilepathError', 'InternalError' naming the mode), which fetch.ts's
+ * guardTree turns into UNSAFE_PATH naming the overlay and entry.
+ */
+export class GitTreeError extends Error {
+  override readonly name = 'GitTreeError'
+  constructor(
+    readonly code: 'UnsafeFilepathError' | 'InternalError',
+    message: string,
+  ) {
+    super(message)
   }
 }
 
+const MODES = new Set(['040000', '100644', '100755', '120000', '160000'])
+
+/** Parses a tree object: entries of `mode SP name NUL 20-byte-oid`. */
+export function parseTree(data: Buffer): GitTreeEntry[] {
+  const out: GitTreeEntry[] = []
+  for (let p = 0; p < data.length; ) {
+    const space = data.indexOf(32, p)
+    const nul = data.indexOf(0, space + 1)
+    if (space < 0 || nul < 0 || nul + 21 > data.length) throw new GitTreeError('InternalError', `tree object is malformed at byte ${p}`)
+    let mode = data.toString('latin1', p, space)
+    if (mode === '40000') mode = '040000'
+    if (!MODES.has(mode)) throw new GitTreeError('InternalError', `Unexpected GitTree entry mode: ${mode}`)
+    const path = data.toString('utf8', space + 1, nul)
+    assertSafeName(path)
+    out.push({ mode, path, oid: data.toString('hex', nul + 1, nul + 21) })
+    p = nul + 21
+  }
+  return out
+}
+
+/**
+ * Git's verify_path() rules for one entry name: no separators, nothing that
+ * aliases "." or ".." (names of only dots and spaces), no ".git" in its NTFS
+ * or HFS+ spellings.
+ */
+function assertSafeName(name: string): void {
+  const ntfs = name.replace(/[\u200C-\u200F\u202A-\u202E\u206A-\u206F\uFEFF]/g, '').split(':')[0]!
+  const normalized = stripTrailingDotsAndSpaces(ntfs.toLowerCase())
+  if (name.includes('/') || name.includes('\\') || (normalized === '' && ntfs !== '') || normalized === '.git' || /^\.?git~[1-9]$/.test(normalized) || name === '')
+    throw new GitTreeError('UnsafeFilepathError', `The filepath "${name}" contains unsafe character sequences`)
+}
+
+/** A backward scan: the regex /[. ]+$/ is quadratic on a long run of dots followed by something else. */
+function stripTrailingDotsAndSpaces(name: string): string {
+  let end = name.length
+  while (end > 0 && (name.charCodeAt(end - 1) === 46 || name.charCodeAt(end - 1) === 32)) end--
+  return name.slice(0, end)
+}
+
+function readTyped(store: ObjectStore, oid: string, type: 'commit' | 'tree' | 'blob'): Buffer {
+  const obj = store.read(oid)
+  if (!obj) throw new Error(`object ${oid} is missing from the cache`)
+  if (obj.type !== type) throw new Error(`object ${oid} is a ${obj.type}, expected a ${type}`)
+  return obj.data
+}
+
+/** The tree id of a commit object (its first header line). */
+export function commitTree(data: Buffer): string {
+  const m = /^tree ([0-9a-f]{40})\n/.exec(data.toString('latin1', 0, 46))
+  if (!m) throw new Error('commit object has no tree line')
+  return m[1]!
+}
+
 function typeOf(mode: string): TreeEntryType {
-  if (mode === '040000' || mode === '40000') return 'dir'
+  if (mode === '040000') return 'dir'
   if (mode === '100644' || mode === '100755') return 'file'
   if (mode === '120000') return 'symlink'
   return 'other'

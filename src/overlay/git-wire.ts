@@ -27,6 +27,65 @@ export class WireError extends Error {
   override readonly name = 'WireError'
 }
 
+export interface RefAdvertisement {
+  /** ref name → oid; HEAD included when the server advertises it. */
+  refs: Map<string, string>
+  /** The branch HEAD points at (from the symref capability), when advertised. */
+  head?: string
+  caps: Record<string, string | true>
+}
+
+/**
+ * Ref discovery over smart HTTP, protocol v1 (v2 would answer without refs):
+ * one GET of info/refs. The advertisement must end with its flush-pkt, so a
+ * response cut at a pkt-line boundary is an error, not a shorter ref list.
+ */
+export async function discoverRefs(http: HttpClient, url: string): Promise<RefAdvertisement> {
+  const res = await http.request({ url: `${url.replace(/\/$/, '')}/info/refs?service=git-upload-pack`, method: 'GET', headers: { accept: '*/*' } })
+  if (res.statusCode !== 200) throw new WireError(`HTTP ${res.statusCode} ${res.statusMessage}`.trim())
+  const type = Object.entries(res.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? ''
+  if (type !== 'application/x-git-upload-pack-advertisement' || !res.body)
+    throw new WireError(`not a smart HTTP git server (content-type '${type}')`)
+  const out: RefAdvertisement = { refs: new Map(), caps: {} }
+  let flushes = 0
+  let first = true
+  for await (const pkt of pktLines(res.body)) {
+    if (pkt === null) {
+      flushes++
+      continue
+    }
+    const line = pkt.toString('utf8').replace(/\n$/, '')
+    if (flushes >= 2) throw new WireError('data after the end of the ref advertisement')
+    if (flushes === 1 && first && line === 'version 1') continue
+    if (flushes === 0) {
+      if (line !== '# service=git-upload-pack') throw new WireError(`unexpected first line of the ref advertisement: ${line.slice(0, 80)}`)
+      continue
+    }
+    const [refPart, capPart] = first ? splitCaps(line) : [line, undefined]
+    if (capPart !== undefined) parseCaps(capPart, out)
+    first = false
+    const m = /^([0-9a-f]{40}) (\S+)$/.exec(refPart)
+    if (!m) throw new WireError(`bad ref advertisement line: ${line.slice(0, 80)}`)
+    if (m[2] !== 'capabilities^{}') out.refs.set(m[2]!, m[1]!)
+  }
+  if (flushes < 2) throw new WireError('the ref advertisement ended early')
+  return out
+}
+
+function splitCaps(line: string): [string, string | undefined] {
+  const nul = line.indexOf('\0')
+  return nul < 0 ? [line, undefined] : [line.slice(0, nul), line.slice(nul + 1)]
+}
+
+function parseCaps(text: string, out: RefAdvertisement): void {
+  for (const cap of text.split(' ').filter(Boolean)) {
+    const eq = cap.indexOf('=')
+    if (eq < 0) out.caps[cap] = true
+    else out.caps[cap.slice(0, eq)] = cap.slice(eq + 1)
+    if (cap.startsWith('symref=HEAD:')) out.head = cap.slice('symref=HEAD:'.length)
+  }
+}
+
 const WANTED_CAPS = ['side-band-64k', 'thin-pack', 'ofs-delta', 'shallow', 'no-progress']
 
 export async function requestPack(http: HttpClient, req: UploadPackRequest): Promise<UploadPackResult> {

@@ -1,7 +1,5 @@
-import fs from 'node:fs'
 import { mkdtemp, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
-import git from 'isomorphic-git'
 import { OlmError, type ErrorCode } from '../errors.js'
 import { createHttpClient, type CountingHttpClient } from './git-http.js'
 import { indexPack } from './git-pack.js'
@@ -15,7 +13,9 @@ import {
   storeObjectReader,
   writePack,
 } from './git-store.js'
-import { requestPack } from './git-wire.js'
+import { openObjectStore } from './git-objects.js'
+import { commitTree, parseTree } from './git-tree.js'
+import { discoverRefs, type RefAdvertisement, requestPack } from './git-wire.js'
 
 export { openGitTree } from './git-tree.js'
 
@@ -90,16 +90,14 @@ export async function cachedCommit(cacheDir: string): Promise<string | null> {
 }
 
 async function discover(http: CountingHttpClient, o: GitSourceOptions): Promise<RemoteHead> {
-  let info: Awaited<ReturnType<typeof git.getRemoteInfo2>>
+  let info: RefAdvertisement
   try {
-    // protocol v2 would answer without refs; v1 advertises them all in the same round trip.
-    info = await git.getRemoteInfo2({ http, url: o.url, protocolVersion: 1 })
+    info = await discoverRefs(http, o.url)
   } catch (err) {
     throw failure('SOURCE_UNREACHABLE', o, 'asking for the branch of', err)
   }
-  const refs = info.refs ?? []
-  const ref = o.branch ? `refs/heads/${o.branch}` : refs.find((r) => r.ref === 'HEAD')?.target
-  const oid = refs.find((r) => r.ref === ref)?.oid
+  const ref = o.branch ? `refs/heads/${o.branch}` : (info.head ?? headByOid(info.refs))
+  const oid = ref ? info.refs.get(ref) : undefined
   if (!ref || !oid) {
     const what = o.branch ? `branch '${o.branch}'` : 'a default branch (HEAD)'
     throw new OlmError('REF_NOT_FOUND', `overlay '${o.overlay}' at ${o.url} has no ${what}`, {
@@ -107,7 +105,14 @@ async function discover(http: CountingHttpClient, o: GitSourceOptions): Promise<
       url: o.url,
     })
   }
-  return { ref, oid, caps: info.capabilities }
+  return { ref, oid, caps: info.caps }
+}
+
+/** A server too old to advertise symref=HEAD: the branch HEAD's commit is on (main, then master, then any). */
+function headByOid(refs: Map<string, string>): string | undefined {
+  const head = refs.get('HEAD')
+  const branches = [...refs].filter(([name, oid]) => name.startsWith('refs/heads/') && oid === head).map(([name]) => name)
+  return branches.find((b) => b === 'refs/heads/main') ?? branches.find((b) => b === 'refs/heads/master') ?? branches[0]
 }
 
 interface FetchPlan {
@@ -125,12 +130,13 @@ async function fetchInto(storeDir: string, plan: FetchPlan): Promise<void> {
   let created: string[] = []
   try {
     const got = await requestPack(plan.http, { url: o.url, want: remote.oid, ...plan, serverCaps: remote.caps })
-    const indexed = await indexPack(got.pack, storeObjectReader(storeDir), (loaded, total) =>
+    const reader = storeObjectReader(storeDir)
+    const indexed = await indexPack(got.pack, reader, (loaded, total) =>
       o.onProgress?.({ phase: 'indexing', loaded, total }),
-    )
+    ).finally(() => reader.close())
     if (!indexed.oids.has(remote.oid)) throw new Error(`the pack lacks commit ${remote.oid}`)
     created = await writePack(storeDir, indexed.checksum, indexed.pack, indexed.idx)
-    await readBack(storeDir, remote.oid)
+    readBack(storeDir, remote.oid)
     await commitState(storeDir, remote.ref, remote.oid, [...plan.shallows, ...got.shallow])
   } catch (err) {
     await Promise.all(created.map((file) => rm(file, { force: true })))
@@ -139,10 +145,18 @@ async function fetchInto(storeDir: string, plan: FetchPlan): Promise<void> {
   }
 }
 
-/** Reads the new commit and its root tree back through isomorphic-git, as the resolver will. */
-async function readBack(storeDir: string, oid: string): Promise<void> {
-  const { commit } = await git.readCommit({ fs, gitdir: storeDir, oid })
-  await git.readTree({ fs, gitdir: storeDir, oid: commit.tree })
+/** Reads the new commit and its root tree back from the store, as the resolver will. */
+function readBack(storeDir: string, oid: string): void {
+  const store = openObjectStore(storeDir)
+  try {
+    const commit = store.read(oid)
+    if (commit?.type !== 'commit') throw new Error(`commit ${oid} does not read back from the cache`)
+    const tree = store.read(commitTree(commit.data))
+    if (tree?.type !== 'tree') throw new Error(`the tree of commit ${oid} does not read back from the cache`)
+    parseTree(tree.data)
+  } finally {
+    store.close()
+  }
 }
 
 /** Fetches a fresh depth-1 cache beside the old one and swaps it in: the bound on pack count. */

@@ -1,0 +1,190 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { inflateSync } from 'node:zlib'
+import { applyDelta, type GitObject, type GitObjectType } from './git-pack.js'
+
+/**
+ * Reads objects from a git object store (packs with version 2 .idx files,
+ * plus loose objects) with positioned reads: a pack is never loaded whole,
+ * only the idx (28 bytes per object) is held. Deltas are resolved through a
+ * small byte-bounded cache of recently read objects, which keeps chains of
+ * sibling ebuilds cheap. Reads are synchronous: each is one short pread of a
+ * local file, far cheaper than a promise round trip per object.
+ *
+ * This replaces isomorphic-git's readObject, which re-discovers the gitdir,
+ * tries a loose file, lists the pack directory and inflates in JavaScript on
+ * every call: 95 % of a resolve's time on a 15,000-ebuild overlay.
+ */
+export interface ObjectStore {
+  /** The object, or null when the store lacks it. Throws on a corrupt store. */
+  read(oid: string): GitObject | null
+  close(): void
+}
+
+const TYPES: Record<number, GitObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' }
+const OFS_DELTA = 6
+const REF_DELTA = 7
+const CACHE_BYTES = 8 * 1024 * 1024
+
+interface Pack {
+  fd: number
+  idx: Buffer
+  count: number
+  /** Object offsets in pack order, to find where each object's bytes end. */
+  sortedOffsets: Float64Array
+  packSize: number
+}
+
+export function openObjectStore(gitdir: string): ObjectStore {
+  const packDir = path.join(gitdir, 'objects/pack')
+  const names = (fs.existsSync(packDir) ? fs.readdirSync(packDir) : []).filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n)).sort()
+  const packs = names.map((n) => openPack(path.join(packDir, n)))
+  const cache = new ByteLru(CACHE_BYTES)
+
+  const readAt = (pack: Pack, offset: number): GitObject => {
+    const key = `${pack.fd}:${offset}`
+    const hit = cache.get(key)
+    if (hit) return hit
+    const obj = readPacked(pack, offset, readAt, (oid) => read(oid))
+    cache.set(key, obj)
+    return obj
+  }
+  const read = (oid: string): GitObject | null => {
+    const bin = Buffer.from(oid, 'hex')
+    for (const pack of packs) {
+      const offset = findOffset(pack, bin)
+      if (offset !== null) return readAt(pack, offset)
+    }
+    return readLoose(gitdir, oid)
+  }
+  return {
+    read,
+    close: () => packs.forEach((p) => fs.closeSync(p.fd)),
+  }
+}
+
+function openPack(idxFile: string): Pack {
+  const idx = fs.readFileSync(idxFile)
+  if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) throw new Error(`${idxFile}: not a version 2 pack index`)
+  const count = idx.readUInt32BE(8 + 255 * 4)
+  const fd = fs.openSync(idxFile.replace(/\.idx$/, '.pack'), 'r')
+  const sortedOffsets = new Float64Array(count)
+  for (let i = 0; i < count; i++) sortedOffsets[i] = offsetAt(idx, count, i)
+  sortedOffsets.sort()
+  return { fd, idx, count, sortedOffsets, packSize: fs.fstatSync(fd).size }
+}
+
+/** Binary search of the sorted names within the fanout bucket. */
+function findOffset(pack: Pack, oid: Buffer): number | null {
+  const { idx, count } = pack
+  const first = oid[0]!
+  let lo = first === 0 ? 0 : idx.readUInt32BE(8 + (first - 1) * 4)
+  let hi = idx.readUInt32BE(8 + first * 4)
+  const names = 8 + 1024
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    const cmp = idx.compare(oid, 0, 20, names + mid * 20, names + mid * 20 + 20)
+    if (cmp === 0) return offsetAt(idx, count, mid)
+    if (cmp > 0) hi = mid
+    else lo = mid + 1
+  }
+  return null
+}
+
+function offsetAt(idx: Buffer, count: number, i: number): number {
+  const table = 8 + 1024 + count * 24
+  const small = idx.readUInt32BE(table + i * 4)
+  if (!(small & 0x80000000)) return small
+  return Number(idx.readBigUInt64BE(table + count * 4 + (small & 0x7fffffff) * 8))
+}
+
+/** Where the object at offset ends: the next object's offset, or the trailer. */
+function endOf(pack: Pack, offset: number): number {
+  const o = pack.sortedOffsets
+  let lo = 0
+  let hi = o.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (o[mid]! <= offset) lo = mid + 1
+    else hi = mid
+  }
+  return lo < o.length ? o[lo]! : pack.packSize - 20
+}
+
+function readPacked(
+  pack: Pack,
+  offset: number,
+  readAt: (pack: Pack, offset: number) => GitObject,
+  readOid: (oid: string) => GitObject | null,
+): GitObject {
+  const raw = Buffer.allocUnsafe(endOf(pack, offset) - offset)
+  fs.readSync(pack.fd, raw, 0, raw.length, offset)
+  let p = 0
+  let c = raw[p++]!
+  const kind = (c >> 4) & 7
+  let size = c & 15
+  for (let shift = 4; c & 0x80; shift += 7) {
+    c = raw[p++]!
+    size += (c & 0x7f) * 2 ** shift
+  }
+  let base: GitObject | null = null
+  if (kind === OFS_DELTA) {
+    c = raw[p++]!
+    let ofs = c & 0x7f
+    while (c & 0x80) {
+      c = raw[p++]!
+      ofs = (ofs + 1) * 128 + (c & 0x7f)
+    }
+    base = readAt(pack, offset - ofs)
+  } else if (kind === REF_DELTA) {
+    const baseOid = raw.toString('hex', p, p + 20)
+    p += 20
+    base = readOid(baseOid)
+    if (!base) throw new Error(`pack object at ${offset} deltas against ${baseOid}, which the store lacks`)
+  } else if (!TYPES[kind]) throw new Error(`bad object type ${kind} at pack offset ${offset}`)
+  const data = inflateSync(raw.subarray(p), { chunkSize: Math.max(64, size + 64) })
+  if (data.length !== size) throw new Error(`pack object at ${offset} inflates to ${data.length} bytes, header says ${size}`)
+  return base ? { type: base.type, data: applyDelta(base.data, data, offset) } : { type: TYPES[kind]!, data }
+}
+
+function readLoose(gitdir: string, oid: string): GitObject | null {
+  let raw: Buffer
+  try {
+    raw = inflateSync(fs.readFileSync(path.join(gitdir, 'objects', oid.slice(0, 2), oid.slice(2))))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+  const nul = raw.indexOf(0)
+  const [type, size] = raw.toString('latin1', 0, nul).split(' ')
+  if (!Object.values(TYPES).includes(type as GitObjectType) || Number(size) !== raw.length - nul - 1)
+    throw new Error(`loose object ${oid} has a bad header`)
+  return { type: type as GitObjectType, data: raw.subarray(nul + 1) }
+}
+
+/** A Map kept under a byte budget, dropping the least recently used. */
+class ByteLru {
+  private readonly map = new Map<string, GitObject>()
+  private bytes = 0
+  constructor(private readonly budget: number) {}
+
+  get(key: string): GitObject | undefined {
+    const v = this.map.get(key)
+    if (v) {
+      this.map.delete(key)
+      this.map.set(key, v)
+    }
+    return v
+  }
+
+  set(key: string, v: GitObject): void {
+    if (v.data.length > this.budget / 4) return
+    this.map.set(key, v)
+    this.bytes += v.data.length
+    for (const [k, old] of this.map) {
+      if (this.bytes <= this.budget) break
+      this.map.delete(k)
+      this.bytes -= old.data.length
+    }
+  }
+}
