@@ -48,6 +48,11 @@ export async function main(argv: string[]): Promise<number> {
       for (const line of describeError(err)) env.err(`olm: ${line}`)
       return exitCodeFor(err)
     }
+    if (isSystemError(err)) {
+      // A full disk, a failing one, a permission: the system's problem, not a bug in olm.
+      env.err(`olm: ${err.message}`)
+      return EXIT.failed
+    }
     env.err(`olm: internal error, please report it with the command you ran (olm ${VERSION}):`)
     env.err(err instanceof Error ? (err.stack ?? err.message) : String(err))
     return EXIT.failed
@@ -65,4 +70,9 @@ export function buildProgram(env: CliEnv): Command {
   for (const register of [addCommand, removeCommand, syncCommand, listCommand, whyCommand, overlaysCommand, searchCommand, statusCommand, completeCommand]) register(program, env)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
+}
+
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException
+  return err instanceof Error && typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) && typeof e.syscall === 'string'
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { OlmError } from '../errors.js'
 import { writeAtomic } from '../repo/repos-conf-entry.js'
 import { readOptional } from './load.js'
 
@@ -17,7 +18,11 @@ export async function planAppend(file: string, lines: string[]): Promise<{ text:
 }
 
 export async function writeConfigFile(file: string, text: string): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 })
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 })
+  } catch (err) {
+    throw new OlmError('WRITE_FAILED', `could not create ${path.dirname(file)}: ${(err as Error).message}`, { file }, { cause: err })
+  }
   await writeAtomic(file, text)
 }
 

@@ -31,6 +31,14 @@ export interface PublishResult {
  * The previous generation is kept (a running emerge may still read it).
  */
 export async function publishPlan(plan: WritePlan, location: string, fs: Fs = nodeFs): Promise<PublishResult> {
+  try {
+    return await publish(plan, location, fs)
+  } catch (err) {
+    throw wrapWrite(err, location)
+  }
+}
+
+async function publish(plan: WritePlan, location: string, fs: Fs): Promise<PublishResult> {
   const genDir = generationsDir(location)
   const genName = `g-${plan.digest.slice(0, 24)}`
   const current = await currentGeneration(location, fs)
@@ -57,7 +65,10 @@ export async function publishPlan(plan: WritePlan, location: string, fs: Fs = no
     if (built) await fs.rm(target, { recursive: true, force: true }).catch(() => {})
     throw err
   }
-  await pruneGenerations(genDir, new Set([genName, current ?? '']), fs)
+  // After the rename the new generation is live: a failure from here on must not remove it.
+  await syncDir(path.dirname(location), fs)
+  // Published: a failure to prune is no failure of the sync (the next run prunes).
+  await pruneGenerations(genDir, new Set([genName, current ?? '']), fs).catch(() => {})
   return { changed: true, generation: genName }
 }
 
@@ -114,8 +125,11 @@ async function syncDir(dir: string, fs: Fs): Promise<void> {
 }
 
 async function swapLink(location: string, target: string, fs: Fs): Promise<void> {
-  const tmp = path.join(path.dirname(location), `.${path.basename(location)}.link-${process.pid}`)
-  await fs.rm(tmp, { force: true })
+  const prefix = `.${path.basename(location)}.link-`
+  const tmp = path.join(path.dirname(location), `${prefix}${process.pid}`)
+  // A run killed between symlink and rename leaves its temp link; olm holds the lock, so every one is stale.
+  for (const name of await fs.readdir(path.dirname(location)))
+    if (name.startsWith(prefix)) await fs.rm(path.join(path.dirname(location), name), { force: true })
   await fs.symlink(target, tmp)
   try {
     await fs.rename(tmp, location)
@@ -123,7 +137,6 @@ async function swapLink(location: string, target: string, fs: Fs): Promise<void>
     await fs.rm(tmp, { force: true }).catch(() => {})
     throw wrapWrite(err, location)
   }
-  await syncDir(path.dirname(location), fs)
 }
 
 async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs): Promise<void> {

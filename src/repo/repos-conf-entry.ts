@@ -23,7 +23,9 @@ export async function registerRepository(reposConf: string, repoName: string, in
   const old = await fs.readFile(file, 'utf8').catch((err) => (isErrno(err, 'ENOENT') ? null : Promise.reject(err)))
   const next = `# Written by olm (overlayman); it rewrites this file. Settings: /etc/overlayman/overlayman.conf\n${section}`
   if (old === next) return { changed: false, file }
-  await fs.mkdir(reposConf, { recursive: true, mode: 0o755 })
+  await fs.mkdir(reposConf, { recursive: true, mode: 0o755 }).catch((err: Error) => {
+    throw new OlmError('WRITE_FAILED', `could not create ${reposConf}: ${err.message}`, { file: reposConf }, { cause: err })
+  })
   await writeAtomic(file, next)
   return { changed: true, file }
 }

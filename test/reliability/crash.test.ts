@@ -123,6 +123,10 @@ describe.skipIf(missing)('kill -9 during olm sync', () => {
     const points: { atCall?: number; afterMs?: number }[] = []
     for (let k = 0; k < 48; k++) points.push({ atCall: 1 + Math.floor((k * (callsPerSync - 1)) / 47) })
     for (let k = 0; k < 8; k++) points.push({ afterMs: 60 + Math.floor(Math.random() * 400) })
+    // and right after the temp link of the swap is made, before it is renamed over the repository
+    const linkCall = trace.findIndex((l) => / symlink \.overlayman\.olm\/g-/.test(l))
+    expect(linkCall).toBeGreaterThan(0)
+    points.push({ atCall: linkCall + 2 })
     const limit = pLimit(2)
     const outcomes = await Promise.all(points.map((p, i) => limit(() => crashOnce(i, p))))
     const killed = outcomes.filter((o) => o.killed)

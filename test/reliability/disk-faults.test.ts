@@ -1,0 +1,122 @@
+import { readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import pLimit from 'p-limit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type GitServer, gitHttpBackendMissing, startGitServer } from '../helpers/git-server.js'
+import { runOlm } from '../helpers/olm.js'
+import { cloneRoot, configState, digestOf, makeRoot, publishMiniOverlay, publishedTree, smallOverlayUpdate, spawnOlm } from '../helpers/reliability-system.js'
+import { removeDir, suiteDir } from '../helpers/tmp.js'
+
+/**
+ * Contract "Atomic" under a full or failing disk: ENOSPC or EIO injected at
+ * the nth writing fs call of a whole olm run (the kill hook's fault mode),
+ * outside the cache. Every run fails cleanly (exit 1, the errno named, no
+ * internal error), leaves the old repository or the new one whole, leaves no
+ * half-written config file, and the next run succeeds and leaves no debris.
+ */
+const missing = gitHttpBackendMissing()
+let server: GitServer
+let work: string
+let template: string
+const expected = { old: '', new: '' }
+
+beforeAll(async () => {
+  if (missing) return
+  work = await suiteDir('olm-disk-')
+  await publishMiniOverlay(path.join(work, 'git/small.git'))
+  server = await startGitServer({ root: path.join(work, 'git') })
+  template = path.join(work, 'template')
+  const { repo } = await makeRoot(template, { serverUrl: server.url, overlays: { small: 'small.git' } })
+  await mkdir(path.join(template, 'etc/overlayman/packages.d'), { recursive: true })
+  await writeFile(path.join(template, 'etc/overlayman/packages.d/mine.conf'), 'app-misc/foo::small\n')
+  expect((await runOlm(['sync', '--root', template])).code).toBe(0)
+  expected.old = digestOf((await publishedTree(repo))!.files)
+  // The next sync must also write the repos.conf entry again.
+  await rm(path.join(template, 'etc/portage/repos.conf/overlayman.conf'))
+  await smallOverlayUpdate(path.join(work, 'git/small.git'))
+  const probe = path.join(work, 'probe')
+  await cloneRoot(template, probe)
+  expect((await runOlm(['sync', '--root', probe])).code).toBe(0)
+  expected.new = digestOf((await publishedTree(path.join(probe, 'var/db/repos/overlayman')))!.files)
+}, 60_000)
+afterAll(async () => {
+  await server?.close()
+  if (work) await removeDir(work)
+})
+
+let n = 0
+async function writesOf(args: string[]): Promise<number> {
+  const root = path.join(work, `count${n++}`)
+  await cloneRoot(template, root)
+  const r = await spawnOlm([...args, '--root', root], { preload: true, env: { OLM_TEST_COUNT_WRITES: '1', OLM_TEST_FAIL_OUTSIDE: path.join(root, 'var/cache') } }).done
+  expect(r.code).toBe(0)
+  return Number(/olm-test-writes (\d+)/.exec(r.stderr)![1])
+}
+
+function spread(total: number, count: number): number[] {
+  if (total <= count) return Array.from({ length: total }, (_, i) => i + 1)
+  return [...new Set(Array.from({ length: count }, (_, k) => 1 + Math.round((k * (total - 1)) / (count - 1))))]
+}
+
+/** Files olm leaves only while it works: staging dirs, temp links, temp config files. */
+async function debris(root: string): Promise<string[]> {
+  const found: string[] = []
+  for (const dir of ['var/db/repos', 'var/db/repos/.overlayman.olm', 'etc/portage/repos.conf', 'etc/overlayman/packages.d']) {
+    const names = await readdir(path.join(root, dir)).catch(() => [] as string[])
+    found.push(...names.filter((x) => /^\.stage-|\.link-|\.olm-\d+$/.test(x)).map((x) => `${dir}/${x}`))
+  }
+  return found
+}
+
+async function faultOnce(args: string[], at: number, code: string) {
+  const root = path.join(work, `r${n++}`)
+  await cloneRoot(template, root)
+  const repo = path.join(root, 'var/db/repos/overlayman')
+  const config = await configState(root)
+  const r = await spawnOlm([...args, '--root', root], {
+    preload: true,
+    env: { OLM_TEST_FAIL_AT_WRITE: `${at}:${code}`, OLM_TEST_FAIL_OUTSIDE: path.join(root, 'var/cache') },
+  }).done
+  const point = `${args[0]} write ${at} ${code}`
+  expect([point, r.code, r.stderr.includes(code), r.stderr.includes('internal error') ? r.stderr : false]).toEqual([point, 1, true, false])
+  const seen = digestOf((await publishedTree(repo))!.files)
+  expect([point, seen === expected.old || seen === expected.new]).toEqual([point, true])
+  // Config files are unchanged, or (the repos.conf entry, the request) whole.
+  const after = await configState(root)
+  for (const [rel, state] of Object.entries(after)) if (config[rel] !== state) expect([point, rel]).toSatisfy(() => /overlayman\.conf$|olm\.conf$/.test(rel))
+  return { root, repo, point, seen }
+}
+
+describe.skipIf(missing)('ENOSPC and EIO at the nth write', () => {
+  it('of olm sync: old or new repository, config whole, next sync fine, no debris', async () => {
+    const total = await writesOf(['sync'])
+    expect(total).toBeGreaterThan(20)
+    // spread over the run, plus every one of the last writes (the swap and what follows it)
+    const points = [...new Set([...spread(total - 10, 28), ...Array.from({ length: 10 }, (_, i) => total - 9 + i)])]
+    const limit = pLimit(2)
+    const outcomes = await Promise.all(points.map((at, i) => limit(async () => {
+      const { root, repo, point, seen } = await faultOnce(['sync'], at, i % 2 ? 'EIO' : 'ENOSPC')
+      const entry = await readFile(path.join(root, 'etc/portage/repos.conf/overlayman.conf'), 'utf8').catch(() => null)
+      if (entry !== null) expect([point, entry]).toEqual([point, expect.stringContaining('[overlayman]\nlocation = /var/db/repos/overlayman\n')])
+      const next = await runOlm(['sync', '--root', root])
+      expect([point, next.code, next.stderr]).toEqual([point, 0, ''])
+      expect(digestOf((await publishedTree(repo))!.files)).toBe(expected.new)
+      expect([point, await debris(root)]).toEqual([point, []])
+      await removeDir(root)
+      return seen
+    })))
+    console.log(`disk faults (sync): ${outcomes.length} of ${total} writes faulted; old kept ${outcomes.filter((s) => s === expected.old).length}, new whole ${outcomes.filter((s) => s === expected.new).length}`)
+  }, 180_000)
+
+  it('of olm add --no-sync: the request file is old or whole, never half', async () => {
+    const total = await writesOf(['add', '--no-sync', 'dev-libs/bar::small'])
+    const points = spread(total, 12)
+    for (const [i, at] of points.entries()) {
+      const { root, point } = await faultOnce(['add', '--no-sync', 'dev-libs/bar::small'], at, i % 2 ? 'EIO' : 'ENOSPC')
+      const text = await readFile(path.join(root, 'etc/overlayman/packages.d/olm.conf'), 'utf8').catch(() => null)
+      if (text !== null) expect([point, text]).toEqual([point, expect.stringMatching(/^# Packages added with `olm add`.*\ndev-libs\/bar::small\n$/s)])
+      expect([point, await debris(root)]).toEqual([point, []])
+      await removeDir(root)
+    }
+  }, 60_000)
+})
