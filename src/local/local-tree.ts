@@ -86,13 +86,15 @@ interface LocalRepo {
 
 function openLocalRepo({ name, dir }: LocalRepoLocation): LocalRepo {
   const versionCache = new Map<string, Promise<LocalVersion[]>>()
+  // One listing of the repository root answers most lookups of an overlay's own categories without a failed readdir each.
+  const topLevel = once(async () => new Set(await listDir(dir)))
   return {
     name,
     dir,
     versions(category, pn) {
       const key = `${category}/${pn}`
       let p = versionCache.get(key)
-      if (!p) versionCache.set(key, (p = readVersions(dir, category, pn)))
+      if (!p) versionCache.set(key, (p = topLevel().then((top) => (top.has(category) ? readVersions(dir, category, pn) : []))))
       return p
     },
     eclasses: once(async () => new Set((await listDir(path.join(dir, 'eclass'))).filter((n) => n.endsWith('.eclass')).map((n) => n.slice(0, -7)))),

@@ -1,5 +1,5 @@
 import { OlmError } from '../errors.js'
-import { atomMatches } from '../pms/atom.js'
+import { atomKey, atomMatches } from '../pms/atom.js'
 import { cacheValue } from '../pms/md5cache.js'
 import { mirrorNames } from '../pms/depend.js'
 import { md5Hex } from '../pms/md5.js'
@@ -78,13 +78,16 @@ function conflict(message: string, name: string): OlmError {
 async function carriedMasks(core: Core, input: ResolveInput): Promise<Closure['masks']> {
   const out: Closure['masks'] = []
   for (const [overlay, index] of input.overlays) {
-    const pkgs = core.packages.filter((p) => p.overlay === overlay)
-    if (!pkgs.length) continue
+    // By cp: a mask atom can only match ebuilds of its own category/package.
+    const byCp = new Map<string, Core['packages']>()
+    for (const p of core.packages) if (p.overlay === overlay) byCp.set(p.cp, [...(byCp.get(p.cp) ?? []), p])
+    if (!byCp.size) continue
     for (const entry of await index.packageMask()) {
       if (entry.negated) continue
-      const hit = pkgs.some((p) =>
+      const atom = { ...entry.atom, repo: undefined }
+      const hit = (byCp.get(atomKey(atom)) ?? []).some((p) =>
         p.ebuilds.some(({ ebuild, metadata }) =>
-          atomMatches({ ...entry.atom, repo: undefined }, { category: ebuild.category, pn: ebuild.pn, version: ebuild.version, slot: metadata.slot, subSlot: metadata.subSlot }),
+          atomMatches(atom, { category: ebuild.category, pn: ebuild.pn, version: ebuild.version, slot: metadata.slot, subSlot: metadata.subSlot }),
         ),
       )
       if (hit) out.push({ overlay, entry })

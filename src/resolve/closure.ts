@@ -43,8 +43,11 @@ interface PackageState {
 
 class ResolverState {
   private readonly packages = new Map<string, PackageState>()
+  /** The same states by cp, in the order they were added: lookups by atom must not scan the whole closure. */
+  private readonly byCp = new Map<string, PackageState[]>()
   private readonly order: string[] = []
   private readonly queue: string[] = []
+  private readonly queued = new Set<string>()
   private readonly eclasses = new Map<string, ClosureItem>()
   private readonly licenses = new Map<string, ClosureItem>()
   private readonly unsatisfied = new Map<string, string[]>()
@@ -68,10 +71,12 @@ class ResolverState {
   }
 
   async drain(): Promise<void> {
-    while (this.queue.length) {
-      const state = this.packages.get(this.queue.shift()!)!
-      await this.processPackage(state)
+    for (let i = 0; i < this.queue.length; i++) {
+      const key = this.queue[i]!
+      this.queued.delete(key)
+      await this.processPackage(this.packages.get(key)!)
     }
+    this.queue.length = 0
   }
 
   result(): Omit<Closure, 'masks' | 'licenseGroups' | 'mirrors' | 'categories' | 'categoryMetadata' | 'masters'> {
@@ -95,10 +100,13 @@ class ResolverState {
       const pkg: ClosurePackage = { cp, category, pn, overlay: index.overlay, commit: index.tree.commit, requested, ebuilds: [], reasons: [], chain }
       state = { pkg, index, filter: narrow ? [] : null, processed: new Set() }
       this.packages.set(key, state)
+      const sameCp = this.byCp.get(cp)
+      if (sameCp) sameCp.push(state)
+      else this.byCp.set(cp, [state])
       this.order.push(key)
-      this.queue.push(key)
-    } else if (!this.queue.includes(key)) {
-      this.queue.push(key) // a widened filter or a new narrowed line: pick up more ebuilds
+      this.schedule(key)
+    } else {
+      this.schedule(key) // a widened filter or a new narrowed line: pick up more ebuilds
     }
     state.pkg.reasons.push(reason)
     state.pkg.requested ||= requested
@@ -106,10 +114,16 @@ class ResolverState {
     else if (state.filter) state.filter.push(narrow)
   }
 
+  private schedule(key: string): void {
+    if (this.queued.has(key)) return
+    this.queued.add(key)
+    this.queue.push(key)
+  }
+
   /** One package directory can hold one overlay's package: a second source is a conflict (exit 2). */
   private refuseSecondOverlay(cp: string, overlay: string, chain: string[]): void {
-    for (const other of this.packages.values()) {
-      if (other.pkg.cp !== cp || other.pkg.overlay === overlay) continue
+    for (const other of this.byCp.get(cp) ?? []) {
+      if (other.pkg.overlay === overlay) continue
       throw new OlmError(
         'CONFLICT',
         `${cp} is needed from ::${overlay} (${chain.join(' -> ')}) but already comes from ::${other.pkg.overlay} (${other.pkg.chain.join(' -> ')}), whose versions do not match; a package can come from one overlay only`,
@@ -238,13 +252,12 @@ class ResolverState {
    * is widened: dependencies are always copied whole.
    */
   private async satisfiedByPulled(atom: Atom, widen: boolean): Promise<boolean> {
-    for (const state of this.packages.values()) {
-      if (state.pkg.cp !== atomKey(atom)) continue
+    for (const state of this.byCp.get(atomKey(atom)) ?? []) {
       const all = await state.index.ebuilds(state.pkg.category, state.pkg.pn)
       if (!(await this.anyMatch(state.index, all, atom))) continue
       if (widen && state.filter) {
         state.filter = null
-        if (!this.queue.includes(`${state.pkg.cp}::${state.index.overlay}`)) this.queue.push(`${state.pkg.cp}::${state.index.overlay}`)
+        this.schedule(`${state.pkg.cp}::${state.index.overlay}`)
       }
       return true
     }
