@@ -35,3 +35,17 @@ export async function dropLines(file: string, lineNumbers: ReadonlySet<number>):
   const kept = old.split('\n').filter((_, i) => !lineNumbers.has(i + 1))
   await writeAtomic(file, kept.join('\n'))
 }
+
+/** Puts back what a config edit replaced; used when the sync it was made for fails to publish. */
+export type Undo = () => Promise<void>
+
+/** Remembers the current text of files (null: absent), so an edit can be undone. */
+export async function rememberFiles(files: string[]): Promise<Undo> {
+  const saved = await Promise.all(files.map(async (f) => [f, await readOptional(f)] as const))
+  return async () => {
+    for (const [file, text] of saved) {
+      if (text === null) await fs.rm(file, { force: true })
+      else await writeAtomic(file, text)
+    }
+  }
+}

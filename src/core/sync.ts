@@ -21,8 +21,12 @@ export interface SyncOptions {
   jobs: number
   /** requests to use instead of the configured ones (olm add / remove compute them) */
   requests?: Request[]
-  /** runs after everything is resolved and before the repository is published: olm add/remove write their config here */
-  beforePublish?: () => Promise<void>
+  /**
+   * Runs after everything is resolved and before the repository is published:
+   * olm add/remove write their config here, and return how to undo it should
+   * publishing fail (exit 1 means nothing changed).
+   */
+  beforePublish?: () => Promise<(() => Promise<void>) | void>
   evaluate?: MetadataEvaluator
   signal?: AbortSignal
   lockWaitMs?: number
@@ -77,8 +81,11 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
       result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== `g-${plan.digest.slice(0, 24)}`
       return result
     }
-    await opts.beforePublish?.()
-    const published = await publishPlan(plan, ctx.location)
+    const undo = await opts.beforePublish?.()
+    const published = await publishPlan(plan, ctx.location).catch(async (err: unknown) => {
+      if (undo) await undo().catch(() => {}) // the publish error is the one to report
+      throw err
+    })
     result.repoChanged = published.changed
     result.reposConfChanged = (await registerRepository(ctx.paths.reposConf, ctx.settings.repoName, ctx.settings.location)).changed
     ctx.report.emit({ type: 'write:done', location: ctx.show(ctx.location), changed: published.changed })

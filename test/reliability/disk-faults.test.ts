@@ -119,4 +119,26 @@ describe.skipIf(missing)('ENOSPC and EIO at the nth write', () => {
       await removeDir(root)
     }
   }, 60_000)
+
+  it('of olm add: the request stays recorded only when the repository that holds it was published', async () => {
+    const args = ['add', 'dev-libs/bar::small']
+    const total = await writesOf(args)
+    for (const [i, at] of spread(total, 12).entries()) {
+      const root = path.join(work, `add${n++}`)
+      await cloneRoot(template, root)
+      const code = i % 2 ? 'EIO' : 'ENOSPC'
+      const r = await spawnOlm([...args, '--root', root], {
+        preload: true,
+        env: { OLM_TEST_FAIL_AT_WRITE: `${at}:${code}`, OLM_TEST_FAIL_OUTSIDE: path.join(root, 'var/cache') },
+      }).done
+      const point = `add write ${at} ${code}`
+      expect([point, r.code]).toEqual([point, 1])
+      const recorded = ((await readFile(path.join(root, 'etc/overlayman/packages.d/olm.conf'), 'utf8').catch(() => '')) as string).includes('dev-libs/bar::small')
+      const prov = JSON.parse(await readFile(path.join(root, 'var/db/repos/overlayman/metadata/overlayman.json'), 'utf8'))
+      const published = prov.packages.some((p: { package: string; requested: boolean }) => p.package === 'dev-libs/bar' && p.requested)
+      expect([point, recorded]).toEqual([point, published])
+      expect([point, await debris(root)]).toEqual([point, []])
+      await removeDir(root)
+    }
+  }, 90_000)
 })

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { OlmError, OlmErrors } from '../../errors.js'
-import { planAppend, writeConfigFile } from '../../config/edit.js'
+import { planAppend, rememberFiles, writeConfigFile } from '../../config/edit.js'
 import { type Request, checkRequestConflicts, formatRequest, parseRequest } from '../../config/requests.js'
 import { resolveSources } from '../../core/context.js'
 import { EXIT } from '../exit.js'
@@ -27,7 +27,12 @@ export function addCommand(program: Command, env: CliEnv): void {
         // The new lines get the line numbers they will have in the file, so provenance matches a later sync.
         const appended = await planAppend(ctx.paths.addFile, fresh.map(formatRequest))
         fresh.forEach((r, i) => (r.line = appended.lineNumbers[i]!))
-        const write = () => (fresh.length ? writeConfigFile(ctx.paths.addFile, appended.text) : Promise.resolve())
+        const write = async () => {
+          if (!fresh.length) return
+          const undo = await rememberFiles([ctx.paths.addFile])
+          await writeConfigFile(ctx.paths.addFile, appended.text)
+          return undo
+        }
         if (!opts.sync) {
           if (!g.pretend) await write()
           if (g.verbosity !== 'quiet') env.out(`${g.pretend ? 'would record' : 'recorded'} ${fresh.length} request(s) in ${ctx.show(ctx.paths.addFile)}`)

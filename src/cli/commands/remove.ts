@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { OlmError, OlmErrors } from '../../errors.js'
-import { dropLines } from '../../config/edit.js'
+import { dropLines, rememberFiles } from '../../config/edit.js'
 import type { Request } from '../../config/requests.js'
 import { type Atom, atomKey, formatAtom, parseAtom } from '../../pms/atom.js'
 import type { CliEnv } from '../env.js'
@@ -22,7 +22,9 @@ export function removeCommand(program: Command, env: CliEnv): void {
         const write = async () => {
           const byFile = new Map<string, Set<number>>()
           for (const r of dropped) byFile.set(r.file, (byFile.get(r.file) ?? new Set()).add(r.line))
+          const undo = await rememberFiles([...byFile.keys()])
           for (const [file, lines] of byFile) await dropLines(file, lines)
+          return undo
         }
         if (!opts.sync) {
           if (!g.pretend) await write()
