@@ -4,6 +4,7 @@ import type { LocalTree } from '../local/local-tree.js'
 import { type Atom, atomKey, atomMatches, formatAtom } from '../pms/atom.js'
 import { type DepNode, licenseNames, parseDepend } from '../pms/depend.js'
 import { cacheValue } from '../pms/md5cache.js'
+import { isValidEclassName, isValidLicenseName } from '../pms/names.js'
 import { compareVersions } from '../pms/version.js'
 import type { Closure, ClosureItem, ClosurePackage, Reason } from './closure-types.js'
 import { finishClosure } from './closure-extras.js'
@@ -151,9 +152,10 @@ class ResolverState {
     const ownEclasses = await index.eclassMd5s()
     for (const name of md.eclasses) {
       if (ownEclasses.has(name)) this.addItem(this.eclasses, name, index, { kind: 'inherit', by: cpv }, [...pkg.chain, `${cpv} inherits ${name}`])
+      else await this.checkUnusableEclass(index, name, cpv)
     }
     const ownLicenses = await index.licenses()
-    for (const name of safeLicenseNames(cacheValue(md.entry, 'LICENSE'))) {
+    for (const name of this.licensesOf(cacheValue(md.entry, 'LICENSE'), `${cpv}::${index.overlay}`)) {
       if (await this.input.local.hasLicense(name)) continue
       if (ownLicenses.has(name)) this.addItem(this.licenses, name, index, { kind: 'license', by: cpv }, [...pkg.chain, `${cpv} LICENSE ${name}`])
       else this.warnings.push(`license ${name} of ${cpv}::${index.overlay} is in neither the overlay nor the local tree`)
@@ -171,6 +173,32 @@ class ResolverState {
       }
       const ctx = { index, cpv, variable, chain: pkg.chain }
       for (const node of nodes) await this.require(node, ctx)
+    }
+  }
+
+  /** License names of a LICENSE value; a malformed one is said, and its valid names still count. */
+  private licensesOf(license: string, where: string): string[] {
+    try {
+      return licenseNames(license)
+    } catch (err) {
+      if (!(err instanceof OlmError)) throw err
+      this.warnings.push(`LICENSE of ${where} is malformed (${err.message}); only its valid license names are used`)
+      return license.split(/\s+/).filter((t) => isValidLicenseName(t))
+    }
+  }
+
+  /**
+   * An eclass the overlay has in a form olm never copies (a symlink, a
+   * device) or under a name no eclass may have is said, not skipped silently:
+   * the package would then get the master's eclass of that name, or none.
+   */
+  private async checkUnusableEclass(index: OverlayIndex, name: string, cpv: string): Promise<void> {
+    let problem: string | null = null
+    if (!isValidEclassName(name)) problem = `inherits "${name}", which is not a valid eclass name`
+    else if ((await index.tree.readLink(`eclass/${name}.eclass`)) !== null) problem = `inherits ${name}, whose eclass/${name}.eclass is a symlink olm does not copy`
+    if (problem) {
+      const message = `${cpv}::${index.overlay} ${problem}; the masters' eclass of that name, if any, will be used`
+      if (!this.warnings.includes(message)) this.warnings.push(message)
     }
   }
 
@@ -313,13 +341,6 @@ function matchesEbuild(atom: Atom, e: OverlayEbuild, md?: EbuildMetadata): boole
   return atomMatches(atom, { category: e.category, pn: e.pn, version: e.version, slot: md?.slot, subSlot: md?.subSlot })
 }
 
-function safeLicenseNames(license: string): string[] {
-  try {
-    return licenseNames(license)
-  } catch {
-    return license.split(/\s+/).filter((t) => /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/.test(t) && !t.endsWith('?'))
-  }
-}
 
 function describe(node: DepNode): string {
   switch (node.kind) {
