@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { crc32, deflateSync, inflateSync } from 'node:zlib'
+import { BufferStorage, ByteArena, type PackStorage } from './git-pack-storage.js'
 
 /**
  * Verifies and indexes a received pack in memory, completing a thin pack.
@@ -23,7 +24,7 @@ export interface GitObject {
 export type ReadObject = (oid: string) => Promise<GitObject | null>
 
 export interface IndexedPack {
-  /** The self-contained pack (the received bytes when nothing was missing). */
+  /** The self-contained pack (the received bytes when nothing was missing); absent when it went to a file. */
   pack: Buffer
   /** Version 2 .idx for `pack`. */
   idx: Buffer
@@ -50,93 +51,180 @@ interface Entry {
   end: number
   kind: number
   crc: number
-  data: Buffer | undefined
+  /** A delta's instructions in the indexer's arena (-1: none; whole objects are not kept). */
+  delta: number
+  deltaLen: number
   baseOffset?: number
   baseOid?: string
   oid?: string
   type?: GitObjectType
 }
 
+/** Indexes a pack held in memory (see PackIndexer). */
 export async function indexPack(
   received: Buffer,
   readObject: ReadObject,
   onProgress?: (done: number, total: number) => void,
 ): Promise<IndexedPack> {
-  const count = verifyEnvelope(received)
-  const entries = parseEntries(received, count, onProgress)
-  const resolver = new DeltaResolver(received, entries)
-  resolver.resolveInPack()
-  const appended = await appendMissingBases(resolver, readObject, received.length - 20)
-  const unresolved = entries.find((e) => e.oid === undefined)
-  if (unresolved) throw new PackError(`delta at offset ${unresolved.offset} has no base in the pack`)
-  const pack = appended.length ? rewritePack(received, count + appended.length, appended) : received
-  const checksum = pack.subarray(pack.length - 20)
-  const all = [...entries, ...appended.map((a) => a.entry)]
-  return {
-    pack,
-    idx: buildIdx(all, checksum),
-    checksum: checksum.toString('hex'),
-    oids: new Set(all.map((e) => e.oid!)),
-    appended: appended.length,
+  const storage = new BufferStorage()
+  const indexer = new PackIndexer(storage, onProgress)
+  indexer.push(received)
+  const res = await indexer.finish(readObject)
+  return { ...res, pack: storage.bytes() }
+}
+
+/**
+ * Verifies and indexes a pack as it arrives: push() the received bytes (each
+ * goes to the storage at once, and whole objects are hashed and forgotten),
+ * then finish(). Memory stays near the entries' bookkeeping plus the delta
+ * instructions, not the pack.
+ */
+export class PackIndexer {
+  private readonly entries: Entry[] = []
+  private readonly arena = new ByteArena()
+  private readonly hash = createHash('sha1')
+  /** The last 20 bytes seen: the trailer, once the stream ends, so never hashed. */
+  private held = Buffer.alloc(0)
+  private pending: Buffer[] = []
+  private pendingLen = 0
+  /** Absolute offset of pending's first byte. */
+  private pos = 0
+  /** Don't retry a cut-off object before this many bytes are pending (doubling, so a big object costs O(n)). */
+  private need = 12
+  private count = -1
+
+  constructor(
+    private readonly storage: PackStorage,
+    private readonly onProgress?: (done: number, total: number) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    this.storage.append(chunk)
+    const both = this.held.length ? Buffer.concat([this.held, chunk]) : chunk
+    this.hash.update(both.subarray(0, Math.max(0, both.length - 20)))
+    this.held = Buffer.from(both.subarray(Math.max(0, both.length - 20)))
+    this.pending.push(chunk)
+    this.pendingLen += chunk.length
+    if (this.pendingLen >= this.need) this.parse(false)
   }
-}
 
-/** Checks signature, version and trailer; returns the object count. */
-function verifyEnvelope(pack: Buffer): number {
-  if (pack.length < 32 || pack.toString('latin1', 0, 4) !== 'PACK')
-    throw new PackError(`not a pack (${pack.length} bytes received)`)
-  const version = pack.readUInt32BE(4)
-  if (version !== 2 && version !== 3) throw new PackError(`unsupported pack version ${version}`)
-  const trailer = pack.subarray(pack.length - 20)
-  const actual = createHash('sha1').update(pack.subarray(0, pack.length - 20)).digest()
-  if (!actual.equals(trailer))
-    throw new PackError(`pack checksum mismatch (truncated or corrupt, ${pack.length} bytes received)`)
-  return pack.readUInt32BE(8)
-}
+  /** Verifies the envelope, resolves deltas (thin bases from readObject) and builds the idx. */
+  async finish(readObject: ReadObject): Promise<Omit<IndexedPack, 'pack'>> {
+    this.parse(true)
+    const received = this.pos + this.pendingLen
+    if (this.count < 0 || received < 32) throw new PackError(`not a pack (${received} bytes received)`)
+    if (!this.hash.digest().equals(this.held))
+      throw new PackError(`pack checksum mismatch (truncated or corrupt, ${received} bytes received)`)
+    if (this.entries.length < this.count) throw new PackError(`pack holds ${this.entries.length} objects, header says ${this.count}`)
+    if (this.pendingLen !== 20) throw new PackError(`${this.pendingLen - 20} unexpected bytes after the last object`)
+    const resolver = new DeltaResolver(this.storage, this.entries, this.arena)
+    resolver.resolveInPack()
+    const appended = await appendMissingBases(resolver, readObject, received - 20)
+    const unresolved = this.entries.find((e) => e.oid === undefined)
+    if (unresolved) throw new PackError(`delta at offset ${unresolved.offset} has no base in the pack`)
+    const checksum = appended.length
+      ? this.storage.rewrite(received - 20, this.count + appended.length, appended.map((a) => a.bytes))
+      : this.held
+    const all = [...this.entries, ...appended.map((a) => a.entry)]
+    return { idx: buildIdx(all, checksum), checksum: checksum.toString('hex'), oids: new Set(all.map((e) => e.oid!)), appended: appended.length }
+  }
 
-function parseEntries(pack: Buffer, count: number, onProgress?: (done: number, total: number) => void): Entry[] {
-  const entries: Entry[] = []
-  const limit = pack.length - 20
-  let p = 12
-  for (let i = 0; i < count; i++) {
-    if (p >= limit) throw new PackError(`pack holds ${i} objects, header says ${count}`)
-    const offset = p
-    let c = pack[p++]!
+  /** Parses every complete object pending; keeps the rest for the next push. */
+  private parse(eof: boolean): void {
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending)
+    let p = 0
+    if (this.count < 0) {
+      if (buf.length < 12) return this.keep(buf, p, eof)
+      p = this.readHeader(buf)
+    }
+    while (this.entries.length < this.count) {
+      const next = this.parseObject(buf, p, eof)
+      if (next < 0) break
+      p = next
+      const n = this.entries.length
+      if (this.onProgress && (n === 1 || n % 1000 === 0 || n === this.count)) this.onProgress(n, this.count)
+    }
+    this.keep(buf, p, eof)
+  }
+
+  private keep(buf: Buffer, p: number, eof: boolean): void {
+    const rest = buf.subarray(p)
+    this.pos += p
+    this.pending = rest.length ? [rest] : []
+    this.pendingLen = rest.length
+    const complete = this.count >= 0 && this.entries.length === this.count
+    if (complete && rest.length > 20) throw new PackError(`${rest.length - 20} unexpected bytes after the last object`)
+    if (eof && !complete && this.count >= 0 && rest.length > 20) throw new PackError(`pack object at offset ${this.pos} is cut short`)
+    // Nothing parsed from what is left: wait until it has doubled before trying again (after the last object: the trailer).
+    this.need = complete ? 21 : Math.max(rest.length * 2, 12)
+  }
+
+  private readHeader(buf: Buffer): number {
+    if (buf.toString('latin1', 0, 4) !== 'PACK') throw new PackError(`not a pack (starts with ${JSON.stringify(buf.toString('latin1', 0, 8))})`)
+    const version = buf.readUInt32BE(4)
+    if (version !== 2 && version !== 3) throw new PackError(`unsupported pack version ${version}`)
+    this.count = buf.readUInt32BE(8)
+    return 12
+  }
+
+  /** One object at buf[p]: its end, or -1 when it is not all here yet. */
+  private parseObject(buf: Buffer, p: number, eof: boolean): number {
+    const offset = this.pos + p
+    const start = p
+    if (p >= buf.length) return -1
+    let c = buf[p++]!
     const kind = (c >> 4) & 7
     let size = c & 15
     for (let shift = 4; c & 0x80; shift += 7) {
-      c = pack[p++]!
+      if (p >= buf.length) return -1
+      c = buf[p++]!
       size += (c & 0x7f) * 2 ** shift
     }
-    const entry: Entry = { offset, dataStart: 0, end: 0, kind, crc: 0, data: undefined }
-    if (kind === OFS_DELTA) [entry.baseOffset, p] = readOfsBase(pack, p, offset)
-    else if (kind === REF_DELTA) [entry.baseOid, p] = [pack.toString('hex', p, p + 20), p + 20]
-    else if (!TYPES[kind]) throw new PackError(`bad object type ${kind} at offset ${offset}`)
-    entry.dataStart = p
-    // An output chunk of the announced size avoids zlib's 16 KiB default per object (churn and slack).
-    const { buffer, engine } = inflateSync(pack.subarray(p, limit), { info: true, chunkSize: size + 64 }) as unknown as {
-      buffer: Buffer
-      engine: { bytesWritten: number }
-    }
-    if (buffer.length !== size) throw new PackError(`object at offset ${offset} has ${buffer.length} bytes, header says ${size}`)
-    p += engine.bytesWritten
-    // Whole objects are hashed now and inflated again only if something deltas against them:
-    // keeping every object's bytes would cost several times the pack in memory.
-    Object.assign(entry, { end: p, crc: crc32(pack.subarray(offset, p)) })
-    if (TYPES[kind]) nameObject(entry, TYPES[kind]!, buffer)
-    else entry.data = buffer
-    entries.push(entry)
-    if (onProgress && i % 1000 === 0) onProgress(i, count)
+    const entry: Entry = { offset, dataStart: 0, end: 0, kind, crc: 0, delta: -1, deltaLen: 0 }
+    if (kind === OFS_DELTA) {
+      const base = readOfsBase(buf, p, offset)
+      if (!base) return -1
+      ;[entry.baseOffset, p] = [base[0], base[1]]
+    } else if (kind === REF_DELTA) {
+      if (p + 20 > buf.length) return -1
+      ;[entry.baseOid, p] = [buf.toString('hex', p, p + 20), p + 20]
+    } else if (!TYPES[kind]) throw new PackError(`bad object type ${kind} at offset ${offset}`)
+    entry.dataStart = this.pos + p
+    const inflated = inflateObject(buf.subarray(p), size, offset, eof)
+    if (!inflated) return -1
+    p += inflated.consumed
+    entry.end = this.pos + p
+    entry.crc = crc32(buf.subarray(start, p))
+    // Whole objects are hashed now and inflated again only if something deltas against them.
+    if (TYPES[kind]) nameObject(entry, TYPES[kind]!, inflated.data)
+    else [entry.delta, entry.deltaLen] = [this.arena.add(inflated.data), inflated.data.length]
+    this.entries.push(entry)
+    return p
   }
-  if (p !== limit) throw new PackError(`${limit - p} unexpected bytes after the last object`)
-  return entries
 }
 
-function readOfsBase(pack: Buffer, p: number, offset: number): [number, number] {
-  let c = pack[p++]!
+/** Inflates one object's zlib stream; null when the input stops before the stream does (and more may come). */
+function inflateObject(input: Buffer, size: number, offset: number, eof: boolean): { data: Buffer; consumed: number } | null {
+  let res: { buffer: Buffer; engine: { bytesWritten: number } }
+  try {
+    // An output chunk of the announced size avoids zlib's 16 KiB default per object (churn and slack).
+    res = inflateSync(input, { info: true, chunkSize: Math.max(64, size + 64) }) as unknown as typeof res
+  } catch (err) {
+    if ((err as { code?: string }).code === 'Z_BUF_ERROR' && !eof) return null
+    throw new PackError(`object at offset ${offset} does not inflate: ${(err as Error).message}`)
+  }
+  if (res.buffer.length !== size) throw new PackError(`object at offset ${offset} has ${res.buffer.length} bytes, header says ${size}`)
+  return { data: res.buffer, consumed: res.engine.bytesWritten }
+}
+
+/** The base offset of an OFS_DELTA and where its data starts, or null when the varint is cut off. */
+function readOfsBase(buf: Buffer, p: number, offset: number): [number, number] | null {
+  if (p >= buf.length) return null
+  let c = buf[p++]!
   let ofs = c & 0x7f
   while (c & 0x80) {
-    c = pack[p++]!
+    if (p >= buf.length) return null
+    c = buf[p++]!
     ofs = (ofs + 1) * 128 + (c & 0x7f)
   }
   if (ofs <= 0 || ofs > offset) throw new PackError(`bad delta base offset at ${offset}`)
@@ -154,8 +242,9 @@ class DeltaResolver {
   readonly refChildren = new Map<string, Entry[]>()
 
   constructor(
-    private readonly pack: Buffer,
+    private readonly storage: PackStorage,
     private readonly entries: Entry[],
+    private readonly arena: ByteArena,
   ) {
     for (const e of entries) {
       if (e.baseOffset !== undefined) push(this.ofsChildren, e.baseOffset, e)
@@ -167,7 +256,7 @@ class DeltaResolver {
     for (const e of this.entries) {
       if (e.kind === OFS_DELTA || e.kind === REF_DELTA) continue
       if (!this.ofsChildren.has(e.offset) && !this.refChildren.has(e.oid!)) continue
-      this.resolveChildren(e, inflateSync(this.pack.subarray(e.dataStart, e.end)))
+      this.resolveChildren(e, inflateSync(this.storage.read(e.dataStart, e.end - e.dataStart)))
     }
   }
 
@@ -175,8 +264,7 @@ class DeltaResolver {
     const children = [...(this.ofsChildren.get(base.offset) ?? []), ...(this.refChildren.get(base.oid!) ?? [])]
     this.refChildren.delete(base.oid!)
     for (const child of children) {
-      const data = applyDelta(baseData, child.data!, child.offset)
-      child.data = undefined
+      const data = applyDelta(baseData, this.arena.get(child.delta, child.deltaLen), child.offset)
       nameObject(child, base.type!, data)
       this.resolveChildren(child, data)
     }
@@ -203,7 +291,7 @@ async function appendMissingBases(resolver: DeltaResolver, readObject: ReadObjec
     const obj = await readObject(oid)
     if (!obj) throw new PackError(`thin pack needs base object ${oid}, which the cache lacks`)
     const bytes = Buffer.concat([encodeHeader(KIND_OF[obj.type], obj.data.length), deflateSync(obj.data)])
-    const entry: Entry = { offset, dataStart: 0, end: offset + bytes.length, kind: KIND_OF[obj.type], crc: crc32(bytes), data: undefined }
+    const entry: Entry = { offset, dataStart: 0, end: offset + bytes.length, kind: KIND_OF[obj.type], crc: crc32(bytes), delta: -1, deltaLen: 0 }
     nameObject(entry, obj.type, obj.data)
     if (entry.oid !== oid) throw new PackError(`cache object ${oid} hashes to ${entry.oid}`)
     appended.push({ entry, bytes })
@@ -220,12 +308,6 @@ function encodeHeader(kind: number, size: number): Buffer {
     out.push(rest & 0x7f)
   }
   return Buffer.from(out)
-}
-
-function rewritePack(received: Buffer, count: number, appended: Appended[]): Buffer {
-  const body = Buffer.concat([received.subarray(0, received.length - 20), ...appended.map((a) => a.bytes)])
-  body.writeUInt32BE(count, 8)
-  return Buffer.concat([body, createHash('sha1').update(body).digest()])
 }
 
 /** Applies a git delta (varint sizes, then copy/insert opcodes) to base. */

@@ -66,19 +66,35 @@ export async function listPacks(cacheDir: string): Promise<string[]> {
 }
 
 /**
- * Writes pack then idx (readers discover packs through the idx). Returns the
- * files it created, for rollback; files already present (the same pack fetched
- * twice) are left alone and not returned.
+ * Moves a pack written elsewhere in cacheDir (same filesystem) into place,
+ * then writes its idx (readers discover packs through the idx). Returns the
+ * files it created, for rollback; files already present (the same pack
+ * fetched twice) are left alone and not returned.
  */
-export async function writePack(cacheDir: string, checksum: string, pack: Buffer, idx: Buffer): Promise<string[]> {
+export async function installPack(cacheDir: string, checksum: string, packFile: string, idx: Buffer): Promise<string[]> {
   const created: string[] = []
-  for (const [ext, bytes] of [['pack', pack], ['idx', idx]] as const) {
-    const file = path.join(cacheDir, 'objects/pack', `pack-${checksum}.${ext}`)
-    if (fs.existsSync(file)) continue
-    created.push(file)
-    await writeAtomic(file, bytes, 0o444)
+  const base = path.join(cacheDir, 'objects/pack', `pack-${checksum}`)
+  if (fs.existsSync(`${base}.pack`)) await rm(packFile, { force: true })
+  else {
+    await rename(packFile, `${base}.pack`)
+    created.push(`${base}.pack`)
+  }
+  if (!fs.existsSync(`${base}.idx`)) {
+    created.push(`${base}.idx`)
+    await writeAtomic(`${base}.idx`, idx, 0o444)
   }
   return created
+}
+
+/** Where a fetch streams its pack before it is verified: in cacheDir, so the final rename stays on one filesystem. */
+export function incomingPackFile(cacheDir: string): string {
+  return path.join(cacheDir, `olm-incoming-${process.pid}-${tmpCounter++}.pack`)
+}
+
+/** Removes packs left by a fetch that was killed mid-download (runs are serialized by the sync lock). */
+export async function removeStaleIncoming(cacheDir: string): Promise<void> {
+  const names = await readdir(cacheDir).catch(() => [] as string[])
+  await Promise.all(names.filter((n) => /^olm-incoming-.*\.pack$/.test(n)).map((n) => rm(path.join(cacheDir, n), { force: true })))
 }
 
 /** Object reader over the existing cache, for thin-pack bases; close() releases its pack files. */

@@ -4,7 +4,8 @@ import type { HttpClient } from 'isomorphic-git'
  * The one upload-pack exchange of a shallow fetch, written against the smart
  * HTTP protocol v1 (gitprotocol-pack, gitprotocol-http) because isomorphic-git
  * cannot ask for a thin pack and commits refs before the pack is complete.
- * Nothing here touches the cache: it returns the pack bytes for verification.
+ * Nothing here touches the cache: the pack bytes go to `onPack` as they
+ * arrive (side-band 1), for verification and indexing while they download.
  */
 export interface UploadPackRequest {
   url: string
@@ -18,7 +19,6 @@ export interface UploadPackRequest {
 }
 
 export interface UploadPackResult {
-  pack: Buffer
   /** Commits the server marked shallow for the new depth-1 history. */
   shallow: string[]
 }
@@ -88,7 +88,7 @@ function parseCaps(text: string, out: RefAdvertisement): void {
 
 const WANTED_CAPS = ['side-band-64k', 'thin-pack', 'ofs-delta', 'shallow', 'no-progress']
 
-export async function requestPack(http: HttpClient, req: UploadPackRequest): Promise<UploadPackResult> {
+export async function requestPack(http: HttpClient, req: UploadPackRequest, onPack: (chunk: Buffer) => void): Promise<UploadPackResult> {
   if (!req.serverCaps['shallow']) throw new WireError('the server does not support shallow fetches')
   const res = await http.request({
     url: `${req.url.replace(/\/$/, '')}/git-upload-pack`,
@@ -103,7 +103,7 @@ export async function requestPack(http: HttpClient, req: UploadPackRequest): Pro
     throw new WireError(`upload-pack answered HTTP ${res.statusCode} ${res.statusMessage}`.trim())
   }
   if (!res.body) throw new WireError('upload-pack sent no body')
-  return parseResponse(res.body)
+  return parseResponse(res.body, onPack)
 }
 
 function encodeRequest(req: UploadPackRequest): Buffer {
@@ -134,8 +134,7 @@ async function* single(buf: Buffer): AsyncIterableIterator<Uint8Array> {
  * pack, 2 progress, 3 a fatal remote error. The stream must end with a flush
  * after the pack; a missing flush means the response was cut short.
  */
-async function parseResponse(body: AsyncIterable<Uint8Array>): Promise<UploadPackResult> {
-  const pack: Buffer[] = []
+async function parseResponse(body: AsyncIterable<Uint8Array>, onPack: (chunk: Buffer) => void): Promise<UploadPackResult> {
   const shallow: string[] = []
   let sawFinalFlush = false
   let inPack = false
@@ -148,14 +147,14 @@ async function parseResponse(body: AsyncIterable<Uint8Array>): Promise<UploadPac
     const band = pkt[0]!
     if (band === 1) {
       inPack = true
-      pack.push(pkt.subarray(1))
+      onPack(pkt.subarray(1))
     } else if (band === 2) continue
     else if (band === 3) throw new WireError(`remote error: ${pkt.subarray(1).toString('utf8').trim()}`)
     else negotiationLine(pkt.toString('utf8').trim(), shallow)
   }
   if (!inPack) throw new WireError('the response held no pack')
   if (!sawFinalFlush) throw new WireError('the response ended before the end of the pack stream')
-  return { pack: Buffer.concat(pack), shallow }
+  return { shallow }
 }
 
 function negotiationLine(line: string, shallow: string[]): void {

@@ -2,16 +2,19 @@ import { mkdtemp, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError, type ErrorCode } from '../errors.js'
 import { createHttpClient, type CountingHttpClient } from './git-http.js'
-import { indexPack } from './git-pack.js'
+import { PackIndexer } from './git-pack.js'
+import { FileStorage } from './git-pack-storage.js'
 import {
   commitState,
+  incomingPackFile,
   initStore,
+  installPack,
   listPacks,
   readState,
+  removeStaleIncoming,
   restoreStore,
   snapshotStore,
   storeObjectReader,
-  writePack,
 } from './git-store.js'
 import { openObjectStore } from './git-objects.js'
 import { commitTree, parseTree } from './git-tree.js'
@@ -127,19 +130,26 @@ interface FetchPlan {
 async function fetchInto(storeDir: string, plan: FetchPlan): Promise<void> {
   const { o, remote } = plan
   const snapshot = await snapshotStore(storeDir, remote.ref)
+  await removeStaleIncoming(storeDir)
+  const incoming = incomingPackFile(storeDir)
+  let storage: FileStorage | undefined
   let created: string[] = []
   try {
-    const got = await requestPack(plan.http, { url: o.url, want: remote.oid, ...plan, serverCaps: remote.caps })
+    // The pack goes to disk and through the indexer as it downloads: memory stays near one object, not the pack.
+    storage = new FileStorage(incoming)
+    const indexer = new PackIndexer(storage, (loaded, total) => o.onProgress?.({ phase: 'indexing', loaded, total }))
+    const got = await requestPack(plan.http, { url: o.url, want: remote.oid, ...plan, serverCaps: remote.caps }, (chunk) => indexer.push(chunk))
     const reader = storeObjectReader(storeDir)
-    const indexed = await indexPack(got.pack, reader, (loaded, total) =>
-      o.onProgress?.({ phase: 'indexing', loaded, total }),
-    ).finally(() => reader.close())
+    const indexed = await indexer.finish(reader).finally(() => reader.close())
     if (!indexed.oids.has(remote.oid)) throw new Error(`the pack lacks commit ${remote.oid}`)
-    created = await writePack(storeDir, indexed.checksum, indexed.pack, indexed.idx)
+    storage.close(true)
+    storage = undefined
+    created = await installPack(storeDir, indexed.checksum, incoming, indexed.idx)
     readBack(storeDir, remote.oid)
     await commitState(storeDir, remote.ref, remote.oid, [...plan.shallows, ...got.shallow])
   } catch (err) {
-    await Promise.all(created.map((file) => rm(file, { force: true })))
+    storage?.close(false)
+    await Promise.all([incoming, ...created].map((file) => rm(file, { force: true })))
     await restoreStore(storeDir, snapshot)
     throw failure('FETCH_FAILED', o, 'fetching', err)
   }
