@@ -1,7 +1,7 @@
 // Shared pieces of the benchmarks: running a process under /usr/bin/time -v
 // (wall time, peak RSS, timestamped stderr lines), sizes on disk, a scratch
 // Gentoo root for olm, and table formatting.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { cp, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -14,9 +14,12 @@ const HAVE_TIME = existsSync('/usr/bin/time')
 /**
  * Runs cmd to completion. Returns { ms, maxRssKiB, out, err, lines } where
  * lines are stderr lines with the ms (since start) they arrived at. Peak RSS
- * comes from /usr/bin/time -v when present, else from polling VmHWM.
+ * comes from /usr/bin/time -v when present, else from polling VmHWM. The
+ * file systems are synced first (opts.flush false: not).
  */
 export function timed(cmd, args, opts = {}) {
+  // Dirty pages left by the previous step would be flushed by whichever side fsyncs first: start each run clean.
+  if (opts.flush !== false) execFileSync('sync')
   const [file, argv] = HAVE_TIME ? ['/usr/bin/time', ['-v', cmd, ...args]] : [cmd, args]
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
