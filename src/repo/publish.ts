@@ -85,33 +85,57 @@ export async function currentGeneration(location: string, fs: Fs = nodeFs): Prom
   }
 }
 
+/** Files written and fsynced at once: fsync waits on the disk, and the disk takes many at a time. */
+const WRITE_CONCURRENCY = 32
+
 async function writeEntries(entries: PlanEntry[], root: string, fs: Fs): Promise<void> {
   const dirs = new Set<string>()
   for (const e of entries) {
-    const file = path.join(root, e.relPath)
-    const dir = path.dirname(file)
-    if (!dirs.has(dir)) {
-      await fs.mkdir(dir, { recursive: true, mode: 0o755 })
-      // Every directory mkdir created, not only the file's own: under umask 077
-      // "app-misc" of "app-misc/foo/x" would stay 0700, unreadable by portage.
-      for (let d = dir; d !== root && !dirs.has(d); d = path.dirname(d)) dirs.add(d)
-    }
-    if (e.kind === 'symlink') {
-      await fs.symlink(e.target, file)
-      continue
-    }
-    // Modes are set explicitly: never setuid/setgid/world-writable, whatever the umask or the overlay said.
-    const fh = await fs.open(file, 'wx', e.executable ? 0o755 : 0o644)
-    try {
-      await fh.writeFile(e.content)
-      await fh.chmod(e.executable ? 0o755 : 0o644)
-      await fh.datasync()
-    } finally {
-      await fh.close()
+    const dir = path.dirname(path.join(root, e.relPath))
+    if (dirs.has(dir)) continue
+    await fs.mkdir(dir, { recursive: true, mode: 0o755 })
+    // Every directory mkdir created, not only the file's own: under umask 077
+    // "app-misc" of "app-misc/foo/x" would stay 0700, unreadable by portage.
+    for (let d = dir; d !== root && !dirs.has(d); d = path.dirname(d)) dirs.add(d)
+  }
+  await settleAll(entries.map((e) => () => writeEntry(e, path.join(root, e.relPath), fs)))
+  await settleAll([...dirs].map((dir) => () => syncDir(dir, fs)))
+  await syncDir(root, fs)
+}
+
+async function writeEntry(e: PlanEntry, file: string, fs: Fs): Promise<void> {
+  if (e.kind === 'symlink') return void (await fs.symlink(e.target, file))
+  // Modes are set explicitly: never setuid/setgid/world-writable, whatever the umask or the overlay said.
+  const fh = await fs.open(file, 'wx', e.executable ? 0o755 : 0o644)
+  try {
+    await fh.writeFile(e.content)
+    await fh.chmod(e.executable ? 0o755 : 0o644)
+    await fh.datasync()
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * Runs tasks WRITE_CONCURRENCY at a time and waits for every started one to
+ * end before throwing the first error, so no write is still in flight when the
+ * caller removes the staging directory.
+ */
+async function settleAll(tasks: (() => Promise<void>)[]): Promise<void> {
+  let next = 0
+  let failure = null as { err: unknown } | null
+  const runner = async () => {
+    while (next < tasks.length && !failure) {
+      const task = tasks[next++]!
+      try {
+        await task()
+      } catch (err) {
+        failure ??= { err }
+      }
     }
   }
-  for (const dir of [...dirs].sort().reverse()) await syncDir(dir, fs)
-  await syncDir(root, fs)
+  await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, tasks.length) }, runner))
+  if (failure) throw failure.err
 }
 
 async function syncDir(dir: string, fs: Fs): Promise<void> {
