@@ -14,6 +14,8 @@ export interface HttpClientOptions {
   timeoutMs?: number
   /** Called with the running total of response body bytes of this client. */
   onBytes?: (loaded: number) => void
+  /** Largest response body accepted (default 4 GiB): a server cannot fill the disk. */
+  maxBytes?: number
 }
 
 export interface CountingHttpClient extends HttpClient {
@@ -34,6 +36,9 @@ export class HttpTransportError extends Error {
 }
 
 const MAX_REDIRECTS = 5
+const DEFAULT_MAX_BYTES = 4 * 1024 ** 3
+/** Why a response's socket was destroyed by the inactivity timer: the body error then says so. */
+const stalls = new WeakMap<http.IncomingMessage, HttpTransportError>()
 
 export function createHttpClient(opts: HttpClientOptions = {}): CountingHttpClient {
   let received = 0
@@ -49,7 +54,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): CountingHttpClie
       const location = res.headers.location
       if (res.statusCode && [301, 302, 303, 307, 308].includes(res.statusCode) && location && hop < MAX_REDIRECTS) {
         res.resume()
-        url = new URL(location, url).toString()
+        url = redirectTarget(url, location)
         continue
       }
       return {
@@ -58,7 +63,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): CountingHttpClie
         statusCode: res.statusCode ?? 0,
         statusMessage: res.statusMessage ?? '',
         headers: flatHeaders(res.headers),
-        body: countBody(res, count),
+        body: countBody(res, count, opts.maxBytes ?? DEFAULT_MAX_BYTES),
       }
     }
   }
@@ -73,27 +78,45 @@ function send(url: string, req: SendRequest, opts: HttpClientOptions): Promise<h
     const lib = url.startsWith('https:') ? https : http
     const headers: Record<string, string | number> = { 'user-agent': 'git/olm', ...req.headers }
     if (req.body) headers['content-length'] = req.body.length
-    const cr = lib.request(url, { method: req.method ?? 'GET', headers, signal: opts.signal }, resolve)
+    // TLS verification is always on, whatever NODE_TLS_REJECT_UNAUTHORIZED says.
+    const cr = lib.request(url, { method: req.method ?? 'GET', headers, signal: opts.signal, rejectUnauthorized: true }, resolve)
     // The socket timeout keeps running while the body streams, so it also catches a mid-pack stall.
-    cr.setTimeout(timeoutMs, () =>
-      cr.destroy(new HttpTransportError('ETIMEDOUT', `no data from ${url} for ${timeoutMs} ms`)),
-    )
+    cr.setTimeout(timeoutMs, () => {
+      const stall = new HttpTransportError('ETIMEDOUT', `no data from ${url} for ${timeoutMs} ms`)
+      const res = (cr as unknown as { res?: http.IncomingMessage }).res
+      if (res) stalls.set(res, stall)
+      cr.destroy(stall)
+    })
     cr.on('error', (err) => reject(transportError(err, url)))
     cr.end(req.body)
   })
 }
 
-async function* countBody(res: http.IncomingMessage, count: (n: number) => void): AsyncIterableIterator<Uint8Array> {
+async function* countBody(res: http.IncomingMessage, count: (n: number) => void, maxBytes: number): AsyncIterableIterator<Uint8Array> {
+  let total = 0
   try {
     for await (const chunk of res) {
+      total += (chunk as Buffer).length
+      if (total > maxBytes) {
+        res.destroy()
+        throw new HttpTransportError('EFBIG', `response larger than ${maxBytes} bytes`)
+      }
       count((chunk as Buffer).length)
       yield chunk as Buffer
     }
   } catch (err) {
-    throw transportError(err, res.url ?? '')
+    throw stalls.get(res) ?? transportError(err, res.url ?? '')
   }
   // A reset after the headers can end the stream without an error event; `complete` tells the two apart.
   if (!res.complete) throw new HttpTransportError('ECONNRESET', 'connection closed before the response was complete')
+}
+
+/** Redirects are followed to http(s) only: a server must not send olm to file://, ftp:// or ext::. */
+function redirectTarget(from: string, location: string): string {
+  const to = new URL(location, from)
+  if (to.protocol !== 'http:' && to.protocol !== 'https:')
+    throw new HttpTransportError('EPROTO', `refusing the redirect from ${from} to ${to.protocol}//…: only http and https are followed`)
+  return to.toString()
 }
 
 function transportError(err: unknown, url: string): HttpTransportError {
