@@ -87,6 +87,7 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
       throw err
     })
     result.repoChanged = published.changed
+    if (published.warning) ctx.report.emit({ type: 'warn', code: 'WRITE_FAILED', message: published.warning })
     result.reposConfChanged = (await registerRepository(ctx.paths.reposConf, ctx.settings.repoName, ctx.settings.location)).changed
     ctx.report.emit({ type: 'write:done', location: ctx.show(ctx.location), changed: published.changed })
     return result

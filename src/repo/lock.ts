@@ -58,10 +58,11 @@ async function acquireFile(file: string, opts: LockOptions): Promise<Lock> {
   const me: LockHolder = { pid: process.pid, host: os.hostname(), command: opts.command, started: opts.now().toISOString(), startTicks: startTicks(process.pid) }
   const deadline = Date.now() + opts.waitMs
   let told = false
+  await removeDeadTemps(file)
   for (;;) {
     if (await tryCreate(file, me)) return { release: () => release(file, me) }
     const holder = await readHolder(file)
-    if (holder && isStale(holder)) {
+    if ((holder && isStale(holder)) || (!holder && (await isBroken(file)))) {
       await takeOverStale(file, holder)
       continue
     }
@@ -77,19 +78,48 @@ async function acquireFile(file: string, opts: LockOptions): Promise<Lock> {
   }
 }
 
+/**
+ * The lock file appears with its content or not at all: written beside it,
+ * then hard-linked into place (link fails with EEXIST like O_EXCL). A run
+ * killed between creating and writing an O_EXCL file would leave an empty lock
+ * nobody could judge stale.
+ */
 async function tryCreate(file: string, me: LockHolder): Promise<boolean> {
+  const temp = `${file}.${process.pid}.new`
+  await fs.writeFile(temp, JSON.stringify(me) + '\n', { mode: 0o644 })
   try {
-    const fh = await fs.open(file, 'wx', 0o644)
-    try {
-      await fh.writeFile(JSON.stringify(me) + '\n')
-    } finally {
-      await fh.close()
-    }
+    await fs.link(temp, file)
     return true
   } catch (err) {
     if (isErrno(err, 'EEXIST')) return false
     throw err
+  } finally {
+    await fs.rm(temp, { force: true })
   }
+}
+
+/** Temp files of runs killed while creating the lock: their pid is gone. */
+async function removeDeadTemps(file: string): Promise<void> {
+  const dir = path.dirname(file)
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const m = new RegExp(`^${path.basename(file)}\\.(\\d+)\\.new$`).exec(name)
+    if (m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))) await fs.rm(path.join(dir, name), { force: true })
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return !isErrno(err, 'ESRCH')
+  }
+}
+
+/** A lock file no olm of this version writes (empty, garbled) and older than a few seconds is a dead run's. */
+async function isBroken(file: string): Promise<boolean> {
+  const st = await fs.stat(file).catch(() => null)
+  return st !== null && Date.now() - st.mtimeMs > 5_000 && (await readHolder(file)) === null
 }
 
 async function readHolder(file: string): Promise<LockHolder | null> {
@@ -110,7 +140,8 @@ function isStale(h: LockHolder): boolean {
   return h.startTicks !== undefined && startTicks(h.pid) !== undefined && startTicks(h.pid) !== h.startTicks
 }
 
-async function takeOverStale(file: string, stale: LockHolder): Promise<void> {
+/** stale: the dead holder; null for a broken lock file (see isBroken). */
+async function takeOverStale(file: string, stale: LockHolder | null): Promise<void> {
   const guard = `${file}.takeover`
   try {
     await fs.writeFile(guard, String(process.pid), { flag: 'wx' })
@@ -123,7 +154,8 @@ async function takeOverStale(file: string, stale: LockHolder): Promise<void> {
   }
   try {
     const now = await readHolder(file)
-    if (now && now.pid === stale.pid && now.started === stale.started) await fs.rm(file, { force: true })
+    const same = stale === null ? now === null && (await isBroken(file)) : now !== null && now.pid === stale.pid && now.started === stale.started
+    if (same) await fs.rm(file, { force: true })
   } finally {
     await fs.rm(guard, { force: true })
   }

@@ -5,7 +5,7 @@ import { isErrno } from '../config/load.js'
 import type { PlanEntry, WritePlan } from './plan.js'
 
 /** The fs calls publishing uses; tests wrap it to inject ENOSPC/EIO at the Nth call. */
-export type Fs = Pick<typeof nodeFs, 'mkdir' | 'mkdtemp' | 'open' | 'rename' | 'rm' | 'symlink' | 'readlink' | 'lstat' | 'readdir' | 'chmod' | 'readFile'>
+export type Fs = Pick<typeof nodeFs, 'mkdir' | 'mkdtemp' | 'open' | 'rename' | 'rm' | 'symlink' | 'readlink' | 'lstat' | 'readdir' | 'chmod' | 'readFile' | 'link'>
 
 /**
  * Where the generations of a repository live: beside the configured
@@ -21,6 +21,8 @@ export function generationsDir(location: string): string {
 export interface PublishResult {
   changed: boolean
   generation: string
+  /** set when the new generation is live but something after the swap failed */
+  warning?: string
 }
 
 /**
@@ -50,7 +52,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs): Promise<Publi
   if (built) {
     const stage = await fs.mkdtemp(path.join(genDir, '.stage-'))
     try {
-      await writeEntries(plan.entries, stage, fs)
+      await writeEntries(plan.entries, stage, fs, current === null ? null : path.join(genDir, current))
       await fs.chmod(stage, 0o755)
       await fs.rename(stage, target)
     } catch (err) {
@@ -65,11 +67,16 @@ async function publish(plan: WritePlan, location: string, fs: Fs): Promise<Publi
     if (built) await fs.rm(target, { recursive: true, force: true }).catch(() => {})
     throw err
   }
-  // After the rename the new generation is live: a failure from here on must not remove it.
-  await syncDir(path.dirname(location), fs)
-  // Published: a failure to prune is no failure of the sync (the next run prunes).
+  // After the rename the new generation is live, so a failure from here on is
+  // no failure of the publish: it must neither remove it nor make callers undo
+  // what they did for it. Unsynced, a power loss may bring back the old link.
+  let warning: string | undefined
+  await syncDir(path.dirname(location), fs).catch((err: Error) => {
+    warning = `published ${location}, but could not sync its directory to disk (${err.message}); a power loss may bring back the previous generation`
+  })
+  // A failure to prune is no failure of the sync (the next run prunes).
   await pruneGenerations(genDir, new Set([genName, current ?? '']), fs).catch(() => {})
-  return { changed: true, generation: genName }
+  return { changed: true, generation: genName, warning }
 }
 
 /** The generation the location points at, null when there is none yet. */
@@ -88,7 +95,7 @@ export async function currentGeneration(location: string, fs: Fs = nodeFs): Prom
 /** Files written and fsynced at once: fsync waits on the disk, and the disk takes many at a time. */
 const WRITE_CONCURRENCY = 32
 
-async function writeEntries(entries: PlanEntry[], root: string, fs: Fs): Promise<void> {
+async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: string | null): Promise<void> {
   const dirs = new Set<string>()
   for (const e of entries) {
     const dir = path.dirname(path.join(root, e.relPath))
@@ -98,13 +105,18 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs): Promise
     // "app-misc" of "app-misc/foo/x" would stay 0700, unreadable by portage.
     for (let d = dir; d !== root && !dirs.has(d); d = path.dirname(d)) dirs.add(d)
   }
-  await settleAll(entries.map((e) => () => writeEntry(e, path.join(root, e.relPath), fs)))
+  await settleAll(entries.map((e) => () => writeEntry(e, path.join(root, e.relPath), fs, previous)))
   await settleAll([...dirs].map((dir) => () => syncDir(dir, fs)))
   await syncDir(root, fs)
 }
 
-async function writeEntry(e: PlanEntry, file: string, fs: Fs): Promise<void> {
+async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: string | null): Promise<void> {
   if (e.kind === 'symlink') return void (await fs.symlink(e.target, file))
+  // Generations are never modified once published: a file the previous one
+  // already holds, byte for byte and mode for mode, is shared by a hard link
+  // instead of being written and fsynced again.
+  const old = previous === null ? null : path.join(previous, e.relPath)
+  if (old !== null && (await holdsSame(old, e, fs))) return void (await fs.link(old, file))
   // Modes are set explicitly: never setuid/setgid/world-writable, whatever the umask or the overlay said.
   const fh = await fs.open(file, 'wx', e.executable ? 0o755 : 0o644)
   try {
@@ -113,6 +125,17 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs): Promise<void> {
     await fh.datasync()
   } finally {
     await fh.close()
+  }
+}
+
+async function holdsSame(file: string, e: Extract<PlanEntry, { kind: 'file' }>, fs: Fs): Promise<boolean> {
+  try {
+    const st = await fs.lstat(file)
+    if (!st.isFile() || st.size !== e.content.length || (st.mode & 0o7777) !== (e.executable ? 0o755 : 0o644)) return false
+    return (await fs.readFile(file)).equals(e.content)
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false
+    throw err
   }
 }
 

@@ -18,7 +18,7 @@ let calls = 0
 const [failAt, failCode] = (process.env.OLM_TEST_FAIL_AT_WRITE ?? '0:EIO').split(':')
 const spared = process.env.OLM_TEST_FAIL_OUTSIDE ?? '\0'
 let writes = 0
-const WRITE_OPS = new Set(['writeFile', 'appendFile', 'rename', 'mkdir', 'mkdtemp', 'symlink', 'chmod', 'rm', 'unlink', 'copyFile', 'fh.writeFile', 'fh.write', 'fh.sync', 'fh.datasync', 'fh.chmod'])
+const WRITE_OPS = new Set(['writeFile', 'appendFile', 'rename', 'mkdir', 'mkdtemp', 'symlink', 'link', 'chmod', 'rm', 'unlink', 'copyFile', 'fh.writeFile', 'fh.write', 'fh.sync', 'fh.datasync', 'fh.chmod'])
 
 function maybeFail(op, arg, flags) {
   const writing = WRITE_OPS.has(op) || (op === 'open' && /[wax+]/.test(String(flags ?? 'r')))

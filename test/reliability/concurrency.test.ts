@@ -82,9 +82,10 @@ describe.skipIf(missing)('concurrent olm runs', () => {
     const probe = await copy()
     expect((await spawnOlm(['sync', '--root', probe.root], { preload: true, env: { OLM_TEST_FS_TRACE: traceFile } }).done).code).toBe(0)
     const trace = (await readFile(traceFile, 'utf8')).split('\n')
-    const lockCall = trace.findIndex((l) => / open .*\/var\/cache\/overlayman\/lock$/.test(l))
+    // The lock file is written beside the lock and hard-linked into place; kill right after.
+    const lockCall = trace.findIndex((l) => / link .*\/var\/cache\/overlayman\/lock\.\d+\.new$/.test(l))
     expect(lockCall).toBeGreaterThan(0)
-    const killed = spawnOlm(['sync', '--root', root], { preload: true, env: { OLM_TEST_SIGKILL_AT_FS_CALL: String(lockCall + 4) } })
+    const killed = spawnOlm(['sync', '--root', root], { preload: true, env: { OLM_TEST_SIGKILL_AT_FS_CALL: String(lockCall + 3) } })
     expect((await killed.done).signal).toBe('SIGKILL')
     const holder = JSON.parse(await readFile(lock, 'utf8'))
     expect(holder).toMatchObject({ pid: killed.pid, host: os.hostname(), command: 'sync' })
