@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import ini from 'ini'
 import { isErrno } from '../config/load.js'
 import { OlmError } from '../errors.js'
 
@@ -31,8 +32,8 @@ export async function registerRepository(reposConf: string, repoName: string, in
 }
 
 function sectionText(repoName: string, location: string): string {
-  // No sync-type: emerge --sync leaves the repository to olm.
-  return `[${repoName}]\nlocation = ${location}\nauto-sync = no\n`
+  // No sync-type: emerge --sync leaves the repository to olm. ini escapes what needs it.
+  return ini.stringify({ [repoName]: { location, 'auto-sync': 'no' } }, { whitespace: true })
 }
 
 /** Replaces the [name] section (header to the next header) or appends one; every other byte stays. */
