@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { globby } from 'globby'
 import { OlmError, OlmErrors } from '../errors.js'
 import { isValidRepoName } from '../pms/names.js'
 import { parseIni } from './ini.js'
@@ -65,12 +64,18 @@ function checkSetting(type: string, key: string, value: string): string | null {
 
 /** Files of a conf.d directory that portage-style tools read: *.conf, lexical order, no dot or backup files. */
 export async function listConfDir(dir: string): Promise<string[]> {
-  // A directory named x.conf is listed too, so reading it can say what is wrong.
-  const names = await globby('*.conf', { cwd: dir, onlyFiles: false, dot: false }).catch((err: unknown) => {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return [] as string[]
+  let names: string[]
+  try {
+    names = await fs.readdir(dir)
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return []
     throw err
-  })
-  return names.sort().map((n) => path.join(dir, n))
+  }
+  // A directory named x.conf is listed too, so reading it can say what is wrong.
+  return names
+    .filter((n) => n.endsWith('.conf') && !n.startsWith('.'))
+    .sort()
+    .map((n) => path.join(dir, n))
 }
 
 /**

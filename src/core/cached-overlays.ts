@@ -2,7 +2,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { isErrno } from '../config/load.js'
 import { cachedCommit, openGitTree } from '../overlay/git.js'
-import { openTarTree } from '../overlay/tar.js'
+import { tarSource } from '../overlay/fetch.js'
 import type { OverlayTree } from '../overlay/tree.js'
 
 export interface CachedOverlay {
@@ -40,7 +40,7 @@ export async function listCachedOverlays(cacheDir: string): Promise<CachedOverla
       dir,
       mtime: st.mtime,
       open: async () => {
-        if (kind === 'tar') return openTarTree(dir, overlay)
+        if (kind === 'tar') return (await tarSource()).openTarTree(dir, overlay)
         const commit = await cachedCommit(dir)
         return commit ? openGitTree(dir, overlay, commit) : null
       },

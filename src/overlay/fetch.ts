@@ -4,8 +4,10 @@ import { OlmError } from '../errors.js'
 import type { Reporter } from '../report.js'
 import { cachedCommit, fetchGitOverlay, openGitTree } from './git.js'
 import type { OverlaySource } from './registry.js'
-import { fetchTarOverlay, openTarTree } from './tar.js'
 import type { OverlayTree } from './tree.js'
+
+/** node-tar is loaded only when a tarball overlay is used: most syncs are git only, and start faster. */
+export const tarSource = () => import('./tar.js')
 
 export interface FetchedOverlay {
   source: OverlaySource
@@ -51,7 +53,7 @@ export async function fetchOverlay(source: OverlaySource, opts: FetchOptions): P
       const result =
         source.kind === 'git'
           ? await fetchGitOverlay({ overlay: source.overlay, url: source.url, branch: source.branch, cacheDir: dir, signal: opts.signal, onProgress, timeoutMs: opts.stallMs })
-          : await fetchTarOverlay({ overlay: source.overlay, url: source.url, cacheDir: dir, signal: opts.signal, onProgress: (p) => onProgress(p), http: { stallMs: opts.stallMs } })
+          : await (await tarSource()).fetchTarOverlay({ overlay: source.overlay, url: source.url, cacheDir: dir, signal: opts.signal, onProgress: (p) => onProgress(p), http: { stallMs: opts.stallMs } })
       changed = result.changed
     } catch (err) {
       if (!(err instanceof OlmError)) throw err
@@ -74,7 +76,7 @@ async function openCached(source: OverlaySource, dir: string): Promise<OverlayTr
     const commit = await cachedCommit(dir)
     return commit ? guardTree(await openGitTree(dir, source.overlay, commit), source.url) : null
   }
-  return openTarTree(dir, source.overlay)
+  return (await tarSource()).openTarTree(dir, source.overlay)
 }
 
 /** Control characters (C0, DEL, C1): never part of a name olm copies (the tarball source refuses them too). */
