@@ -87,7 +87,9 @@ export async function makeRoot(root, overlays, registryUrl) {
 /** The built olm, verbose (its per-step stderr lines time the phases), against root. */
 export function olm(root, args, opts = {}) {
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' }
-  return timed(process.execPath, [...(opts.nodeArgs ?? []), OLM_BIN, ...args, '-v', '--root', root], { env, allowFail: opts.allowFail })
+  // As a user runs it: through its #! line, which carries olm's node flags.
+  const [cmd, argv] = opts.nodeArgs ? [process.execPath, [...opts.nodeArgs, OLM_BIN]] : [OLM_BIN, []]
+  return timed(cmd, [...argv, ...args, '-v', '--root', root], { env, allowFail: opts.allowFail })
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
