@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { OlmError } from '../../../src/errors.js'
 import { parseRepositoriesXml, pickGitHttpsSource, type RegistryRepo } from '../../../src/pms/repositoriesxml.js'
 
-// /work/main/test/unit/pms → /work/shared (shared/ sits beside the clone, in CI too).
+// <clone>/test/unit/pms → <clone>/../shared: shared/ sits beside the clone, in CI too.
 const REAL_XML = new URL('../../../../shared/data/repositories.xml', import.meta.url)
 
 function countBy<T>(items: T[], key: (item: T) => string): Record<string, number> {
