@@ -6,7 +6,7 @@
 //
 //   npm run build && node bench/metadata.mjs [--ebuilds N] [--jobs J]
 // The default of 1200 ebuilds measures the sustained rate: a few hundred
-// would mostly time starting the workers and copying the master eclasses.
+// would count starting the workers and copying the master eclasses in it.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
