@@ -28,9 +28,9 @@ afterAll(async () => {
   if (gitRoot) await removeDir(gitRoot)
 })
 
-async function system(extra: Record<string, string> = {}) {
+async function system(extra: Record<string, string> = {}, reposConfFile = false) {
   const root = await testDir('olm-root-')
-  await makeSystem(root, { serverUrl: server.url, overlays: { tenstorrent: 'tenstorrent.git', ...extra } })
+  await makeSystem(root, { serverUrl: server.url, overlays: { tenstorrent: 'tenstorrent.git', ...extra }, reposConfFile })
   const olm = (...args: string[]) => runOlm([...args, '--root', root])
   const repo = path.join(root, 'var/db/repos/overlayman')
   return { root, olm, repo }
@@ -207,6 +207,21 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
       expect(r.stderr).toContain('/etc/overlayman/packages.d/mine.conf:3:')
       expect(await systemState(root)).toEqual(before)
     })
+  })
+
+  it('registers itself in a single-file repos.conf as its own section, touching nothing else', async () => {
+    const { root, olm } = await system({}, true)
+    const file = path.join(root, 'etc/portage/repos.conf')
+    const before = await readFile(file, 'utf8')
+    ok(await olm('add', 'sys-kernel/tt-kmd::tenstorrent'))
+    const after = await readFile(file, 'utf8')
+    expect(after.startsWith(before)).toBe(true)
+    expect(after.slice(before.length)).toBe('\n[overlayman]\nlocation = /var/db/repos/overlayman\nauto-sync = no\n')
+    ok(await olm('remove', 'sys-kernel/tt-kmd'))
+    expect(await readFile(file, 'utf8')).toBe(after)
+    const state = await systemState(root)
+    expect(ok(await olm('sync')).stdout).toMatch(/nothing changed/)
+    expect(await systemState(root)).toEqual(state)
   })
 
   it('the location is a symlink to a whole generation', async () => {
