@@ -123,8 +123,9 @@ describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback
     // rule 3: the overlay's own license; rule 7: its group membership
     expect(await readFile(path.join(repo, 'licenses/Tenstorrent-EULA'))).toEqual(await fixture('tenstorrent/licenses/Tenstorrent-EULA'))
     expect(await readFile(path.join(repo, 'profiles/license_groups'), 'utf8')).toMatch(/^EULA Tenstorrent-EULA$/m)
-    // the executable init script keeps its mode
+    // the executable init script keeps its mode; a symlink inside its package stays a symlink
     expect((await lstat(path.join(repo, 'sys-apps/tt-system-tools/files/tt-hugepages.openrc'))).mode & 0o777).toBe(0o755)
+    expect(await readlink(path.join(repo, 'app-containers/tt-metalium/files/tt-metalium.conf'))).toBe('tt-metalium-default.conf')
     // an overlay-only category is listed, with its metadata.xml
     expect(await readFile(path.join(repo, 'profiles/categories'), 'utf8')).toContain('sci-accel\n')
     const why = await olm('why', 'dev-python/requests')
