@@ -25,7 +25,7 @@ export function exitCodeFor(err: unknown): number {
 export function describeError(err: unknown): string[] {
   if (err instanceof OlmErrors) return err.errors.flatMap(describeError)
   if (err instanceof OlmError) {
-    const hint = err.context.hint && err.context.hint !== 'partial' ? [`  hint: ${err.context.hint}`] : []
+    const hint = err.context.hint ? [`  hint: ${err.context.hint}`] : []
     return [...err.located.split('\n'), ...hint]
   }
   return []

@@ -1,9 +1,8 @@
-import fs from 'node:fs/promises'
-import path from 'node:path'
 import pLimit from 'p-limit'
 import { OlmError } from '../errors.js'
 import type { Request } from '../config/requests.js'
 import { type FetchedOverlay, fetchOverlay } from '../overlay/fetch.js'
+import type { OverlaySource } from '../overlay/registry.js'
 import type { OverlayTree } from '../overlay/tree.js'
 import { buildPlan, type WritePlan } from '../repo/plan.js'
 import { acquireLock } from '../repo/lock.js'
@@ -96,7 +95,7 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
   }
 }
 
-async function fetchAll(ctx: Context, sources: import('../overlay/registry.js').OverlaySource[], opts: SyncOptions): Promise<FetchedOverlay[]> {
+async function fetchAll(ctx: Context, sources: OverlaySource[], opts: SyncOptions): Promise<FetchedOverlay[]> {
   const limit = pLimit(Math.max(1, opts.jobs))
   const results = await Promise.allSettled(
     sources.map((s) => limit(() => fetchOverlay(s, { cacheDir: ctx.cacheDir, report: ctx.report, signal: opts.signal, network: true, stallMs: opts.stallMs }))),
@@ -105,9 +104,8 @@ async function fetchAll(ctx: Context, sources: import('../overlay/registry.js').
   if (errors.length) {
     const first = errors[0]
     if (!(first instanceof OlmError)) throw first
-    const ok = results.length - errors.length
     // Nothing is published while an overlay has neither a fresh fetch nor a previous cache.
-    throw new OlmError(first.code, errors.map((e) => (e instanceof OlmError ? e.message : String(e))).join('\n'), { ...first.context, hint: ok ? 'partial' : undefined })
+    throw new OlmError(first.code, errors.map((e) => (e instanceof OlmError ? e.message : String(e))).join('\n'), first.context)
   }
   return results.map((r) => (r as PromiseFulfilledResult<FetchedOverlay>).value)
 }
@@ -118,8 +116,4 @@ async function currentGenerationOrNull(location: string): Promise<string | null>
   } catch {
     return null
   }
-}
-
-export async function locationExists(location: string): Promise<boolean> {
-  return fs.lstat(path.resolve(location)).then(() => true, () => false)
 }
