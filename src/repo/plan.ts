@@ -5,10 +5,23 @@ import { formatCacheEntry } from '../pms/md5cache.js'
 import type { Closure, ClosurePackage, Reason } from '../resolve/closure-types.js'
 import { renderProfiles } from './profiles-text.js'
 
-/** One file of the generated repository. Contents are held in memory: overlays' packages are small. */
+/**
+ * One file of the generated repository. A file carries its size and sha256,
+ * not its bytes: a plan for thousands of packages would otherwise hold every
+ * file in memory until it is written. `read` fetches the bytes again (overlay
+ * trees are immutable snapshots, so they are the bytes that were hashed).
+ */
 export type PlanEntry =
-  | { relPath: string; kind: 'file'; content: Buffer; executable: boolean }
+  | { relPath: string; kind: 'file'; size: number; sha256: string; executable: boolean; read: () => Promise<Buffer> }
   | { relPath: string; kind: 'symlink'; target: string }
+
+type FileEntry = Extract<PlanEntry, { kind: 'file' }>
+
+/** A file entry over bytes at hand. Without `reread` the bytes are kept (small generated text); with it they are dropped and fetched again to write. */
+export function fileEntry(relPath: string, content: Buffer, executable: boolean, reread?: () => Promise<Buffer>): FileEntry {
+  const sha256 = createHash('sha256').update(content).digest('hex')
+  return { relPath, kind: 'file', size: content.length, sha256, executable, read: reread ?? (async () => content) }
+}
 
 export interface WritePlan {
   entries: PlanEntry[]
@@ -30,7 +43,7 @@ export interface PlanOptions {
  */
 export async function buildPlan(closure: Closure, opts: PlanOptions): Promise<WritePlan> {
   const entries: PlanEntry[] = []
-  const text = (relPath: string, content: string) => entries.push({ relPath, kind: 'file', content: Buffer.from(content), executable: false })
+  const text = (relPath: string, content: string) => entries.push(fileEntry(relPath, Buffer.from(content), false))
   const tree = (overlay: string) => opts.trees.get(overlay)!
 
   for (const [relPath, content] of renderProfiles(closure, opts.repoName)) text(relPath, content)
@@ -57,8 +70,8 @@ async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: Overl
   for (const { ebuild, metadata } of pkg.ebuilds) {
     const cacheRel = `metadata/md5-cache/${ebuild.category}/${ebuild.pn}-${ebuild.pvr}`
     // The overlay's own entry is copied byte for byte; evaluated metadata is written in portage's format.
-    const own = metadata.origin === 'md5-cache' ? await tree.readFile(cacheRel) : null
-    entries.push({ relPath: cacheRel, kind: 'file', content: own ?? Buffer.from(formatCacheEntry(metadata.entry)), executable: false })
+    if (metadata.origin === 'md5-cache') entries.push(await copyFile(tree, cacheRel))
+    else entries.push(fileEntry(cacheRel, Buffer.from(formatCacheEntry(metadata.entry)), false))
   }
 }
 
@@ -97,7 +110,11 @@ async function copyFile(tree: OverlayTree, relPath: string): Promise<PlanEntry> 
   const dir = relPath.slice(0, relPath.lastIndexOf('/'))
   const name = relPath.slice(relPath.lastIndexOf('/') + 1)
   const entry = ((await tree.readDir(dir)) ?? []).find((e) => e.name === name)
-  return { relPath, kind: 'file', content, executable: entry?.executable ?? false }
+  return fileEntry(relPath, content, entry?.executable ?? false, async () => {
+    const again = await tree.readFile(relPath)
+    if (again === null) throw new Error(`${relPath} vanished from the ::${tree.overlay} snapshot`)
+    return again
+  })
 }
 
 function digestOf(entries: PlanEntry[]): string {
@@ -105,7 +122,7 @@ function digestOf(entries: PlanEntry[]): string {
   for (const e of entries) {
     h.update(`${e.kind}\0${e.relPath}\0`)
     if (e.kind === 'symlink') h.update(e.target)
-    else h.update(`${e.executable ? 'x' : '-'}\0`).update(e.content)
+    else h.update(`${e.executable ? 'x' : '-'}\0${e.size}\0${e.sha256}`)
     h.update('\0')
   }
   return h.digest('hex')

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
@@ -118,9 +119,11 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: string |
   const old = previous === null ? null : path.join(previous, e.relPath)
   if (old !== null && (await holdsSame(old, e, fs))) return void (await fs.link(old, file))
   // Modes are set explicitly: never setuid/setgid/world-writable, whatever the umask or the overlay said.
+  const content = await e.read()
+  if (content.length !== e.size || sha256(content) !== e.sha256) throw new Error(`${e.relPath} changed between planning and writing`)
   const fh = await fs.open(file, 'wx', e.executable ? 0o755 : 0o644)
   try {
-    await fh.writeFile(e.content)
+    await fh.writeFile(content)
     await fh.chmod(e.executable ? 0o755 : 0o644)
     await fh.datasync()
   } finally {
@@ -131,12 +134,16 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: string |
 async function holdsSame(file: string, e: Extract<PlanEntry, { kind: 'file' }>, fs: Fs): Promise<boolean> {
   try {
     const st = await fs.lstat(file)
-    if (!st.isFile() || st.size !== e.content.length || (st.mode & 0o7777) !== (e.executable ? 0o755 : 0o644)) return false
-    return (await fs.readFile(file)).equals(e.content)
+    if (!st.isFile() || st.size !== e.size || (st.mode & 0o7777) !== (e.executable ? 0o755 : 0o644)) return false
+    return sha256(await fs.readFile(file)) === e.sha256
   } catch (err) {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false
     throw err
   }
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex')
 }
 
 /**

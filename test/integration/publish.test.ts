@@ -2,7 +2,7 @@ import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/pr
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { WritePlan } from '../../src/repo/plan.js'
+import { fileEntry, type WritePlan } from '../../src/repo/plan.js'
 import { type Fs, generationsDir, publishPlan } from '../../src/repo/publish.js'
 import { registerRepository, replaceSection } from '../../src/repo/repos-conf-entry.js'
 import { snapshotTree } from '../helpers/olm.js'
@@ -11,7 +11,7 @@ import { testDir } from '../helpers/tmp.js'
 function plan(files: Record<string, string>, digest: string): WritePlan {
   return {
     digest: digest.padEnd(64, '0'),
-    entries: Object.entries(files).map(([relPath, text]) => ({ relPath, kind: 'file' as const, content: Buffer.from(text), executable: relPath.endsWith('.sh') })),
+    entries: Object.entries(files).map(([relPath, text]) => fileEntry(relPath, Buffer.from(text), relPath.endsWith('.sh'))),
   }
 }
 
