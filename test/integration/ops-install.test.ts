@@ -30,7 +30,7 @@ let seconds: number
 beforeAll(async () => {
   dir = await suiteDir('olm-install-')
   const started = Date.now()
-  const packed = npm(['pack', '--pack-destination', dir, '--silent'], PROJECT_ROOT).stdout.trim().split('\n').at(-1)!
+  const packed = npm(['pack', '--ignore-scripts', '--pack-destination', dir, '--silent'], PROJECT_ROOT).stdout.trim().split('\n').at(-1)!
   prefix = path.join(dir, 'prefix')
   npm(['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', path.join(dir, packed)], dir)
   seconds = (Date.now() - started) / 1000
