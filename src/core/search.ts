@@ -19,18 +19,23 @@ export interface PackageHit {
 export async function searchTree(tree: OverlayTree, term: string): Promise<PackageHit[]> {
   const want = term.toLowerCase()
   const hits: PackageHit[] = []
-  for (const cat of (await tree.readDir('')) ?? []) {
-    if (cat.type !== 'dir' || !isValidCategory(cat.name) || ['eclass', 'licenses', 'metadata', 'profiles'].includes(cat.name)) continue
-    for (const pkg of (await tree.readDir(cat.name)) ?? []) {
-      if (pkg.type !== 'dir') continue
-      const cp = `${cat.name}/${pkg.name}`
-      const nameHit = cp.toLowerCase().includes(want)
-      const description = await describePackage(tree, cat.name, pkg.name)
-      if (description === null) continue
-      if (nameHit || description.toLowerCase().includes(want)) hits.push({ overlay: tree.overlay, cp, description })
-    }
+  for (const { category, pn } of await listPackageDirs(tree)) {
+    const cp = `${category}/${pn}`
+    const description = await describePackage(tree, category, pn)
+    if (description === null) continue
+    if (cp.toLowerCase().includes(want) || description.toLowerCase().includes(want)) hits.push({ overlay: tree.overlay, cp, description })
   }
   return hits
+}
+
+/** Every category/package directory of an overlay (top-level repository directories excluded). */
+export async function listPackageDirs(tree: OverlayTree): Promise<{ category: string; pn: string }[]> {
+  const out: { category: string; pn: string }[] = []
+  for (const cat of (await tree.readDir('')) ?? []) {
+    if (cat.type !== 'dir' || !isValidCategory(cat.name) || ['eclass', 'licenses', 'metadata', 'profiles'].includes(cat.name)) continue
+    for (const pkg of (await tree.readDir(cat.name)) ?? []) if (pkg.type === 'dir') out.push({ category: cat.name, pn: pkg.name })
+  }
+  return out
 }
 
 async function describePackage(tree: OverlayTree, category: string, pn: string): Promise<string | null> {

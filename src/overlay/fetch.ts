@@ -3,6 +3,7 @@ import path from 'node:path'
 import { OlmError } from '../errors.js'
 import type { Reporter } from '../report.js'
 import { cachedCommit, fetchGitOverlay, openGitTree } from './git.js'
+import { GitTreeError } from './git-tree.js'
 import type { OverlaySource } from './registry.js'
 import type { OverlayTree } from './tree.js'
 
@@ -85,8 +86,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 /**
  * A git tree is whatever its author crafted: entries named "..", "." or with
  * control characters, or modes like 104755, which `git add` never writes.
- * isomorphic-git throws its own errors on some of them, and copies others;
- * here every one becomes UNSAFE_PATH naming the overlay and the entry, so a
+ * Every one becomes UNSAFE_PATH naming the overlay and the entry, so a
  * hostile overlay is refused with a clear message instead of a crash.
  */
 export function guardTree(tree: OverlayTree, url: string): OverlayTree {
@@ -96,10 +96,10 @@ export function guardTree(tree: OverlayTree, url: string): OverlayTree {
     try {
       return await read()
     } catch (err) {
-      const e = err as { code?: string; message?: string }
-      if (e?.code === 'UnsafeFilepathError') return Promise.reject(refuse(relPath, `holds a name git itself calls unsafe (${e.message})`))
-      if (e?.code === 'InternalError' && /entry mode/.test(e.message ?? '')) return Promise.reject(refuse(relPath, `holds an entry with a mode git never writes (${/mode: (\d+)/.exec(e.message!)?.[1] ?? '?'})`))
-      throw err
+      if (!(err instanceof GitTreeError)) throw err
+      if (err.reason === 'unsafe-name') throw refuse(relPath, `holds a name git itself calls unsafe (${err.message})`)
+      if (err.reason === 'bad-mode') throw refuse(relPath, `holds an entry with a mode git never writes (${err.detail})`)
+      throw refuse(relPath, `is not a readable git tree (${err.message})`)
     }
   }
   return {

@@ -65,14 +65,16 @@ export interface GitTreeEntry {
 }
 
 /**
- * Why a tree was refused. The codes are the ones isomorphic-git used
- * ('UnsafeFilepathError', 'InternalError' naming the mode), which fetch.ts's
- * guardTree turns into UNSAFE_PATH naming the overlay and entry.
+ * Why a tree was refused: a name git itself calls unsafe, a mode git never
+ * writes (setuid, 0777 ...), or bytes that are no tree at all. fetch.ts's
+ * guardTree turns these into UNSAFE_PATH naming the overlay and the entry.
  */
 export class GitTreeError extends Error {
   override readonly name = 'GitTreeError'
   constructor(
-    readonly code: 'UnsafeFilepathError' | 'InternalError',
+    readonly reason: 'unsafe-name' | 'bad-mode' | 'malformed',
+    /** the offending name or mode */
+    readonly detail: string,
     message: string,
   ) {
     super(message)
@@ -87,10 +89,10 @@ export function parseTree(data: Buffer): GitTreeEntry[] {
   for (let p = 0; p < data.length; ) {
     const space = data.indexOf(32, p)
     const nul = data.indexOf(0, space + 1)
-    if (space < 0 || nul < 0 || nul + 21 > data.length) throw new GitTreeError('InternalError', `tree object is malformed at byte ${p}`)
+    if (space < 0 || nul < 0 || nul + 21 > data.length) throw new GitTreeError('malformed', String(p), `tree object is malformed at byte ${p}`)
     let mode = data.toString('latin1', p, space)
     if (mode === '40000') mode = '040000'
-    if (!MODES.has(mode)) throw new GitTreeError('InternalError', `Unexpected GitTree entry mode: ${mode}`)
+    if (!MODES.has(mode)) throw new GitTreeError('bad-mode', mode, `unexpected tree entry mode ${mode}`)
     const path = data.toString('utf8', space + 1, nul)
     assertSafeName(path)
     out.push({ mode, path, oid: data.toString('hex', nul + 1, nul + 21) })
@@ -108,7 +110,7 @@ function assertSafeName(name: string): void {
   const ntfs = name.replace(/[\u200C-\u200F\u202A-\u202E\u206A-\u206F\uFEFF]/g, '').split(':')[0]!
   const normalized = stripTrailingDotsAndSpaces(ntfs.toLowerCase())
   if (name.includes('/') || name.includes('\\') || (normalized === '' && ntfs !== '') || normalized === '.git' || /^\.?git~[1-9]$/.test(normalized) || name === '')
-    throw new GitTreeError('UnsafeFilepathError', `The filepath "${name}" contains unsafe character sequences`)
+    throw new GitTreeError('unsafe-name', name, `the file name "${name}" contains unsafe character sequences`)
 }
 
 /** A backward scan: the regex /[. ]+$/ is quadratic on a long run of dots followed by something else. */

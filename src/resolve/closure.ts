@@ -2,7 +2,7 @@ import type { Request } from '../config/requests.js'
 import { OlmError } from '../errors.js'
 import type { LocalTree } from '../local/local-tree.js'
 import { type Atom, atomKey, atomMatches, formatAtom } from '../pms/atom.js'
-import { type DepNode, licenseNames, parseDepend } from '../pms/depend.js'
+import { type DepNode, formatDepend, licenseNames, parseDepend } from '../pms/depend.js'
 import { cacheValue } from '../pms/md5cache.js'
 import { isValidEclassName, isValidLicenseName } from '../pms/names.js'
 import { compareVersions } from '../pms/version.js'
@@ -236,7 +236,7 @@ class ResolverState {
     for (const child of children) {
       if (await this.canSatisfy(child, ctx.index)) return this.require(child, ctx)
     }
-    const text = `|| ( ${children.map(describe).join(' ')} )`
+    const text = `|| ( ${formatDepend(children)} )`
     if (!this.unsatisfied.has(text)) this.unsatisfied.set(text, [...ctx.chain, `${ctx.cpv} ${ctx.variable} ${text}`])
   }
 
@@ -341,18 +341,3 @@ function matchesEbuild(atom: Atom, e: OverlayEbuild, md?: EbuildMetadata): boole
   return atomMatches(atom, { category: e.category, pn: e.pn, version: e.version, slot: md?.slot, subSlot: md?.subSlot })
 }
 
-
-function describe(node: DepNode): string {
-  switch (node.kind) {
-    case 'atom':
-      return formatAtom(node.atom)
-    case 'leaf':
-      return node.value
-    case 'use-if':
-      return `${node.negate ? '!' : ''}${node.flag}? ( ${node.children.map(describe).join(' ')} )`
-    case 'any-of':
-      return `|| ( ${node.children.map(describe).join(' ')} )`
-    default:
-      return `( ${node.children.map(describe).join(' ')} )`
-  }
-}

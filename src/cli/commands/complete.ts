@@ -3,7 +3,7 @@ import { OlmError } from '../../errors.js'
 import { listCachedOverlays } from '../../core/cached-overlays.js'
 import { type Context, loadContext, loadRegistry } from '../../core/context.js'
 import { readProvenance } from '../../core/provenance.js'
-import { isValidCategory } from '../../pms/names.js'
+import { listPackageDirs } from '../../core/search.js'
 import { silentReporter } from '../../report.js'
 import type { CliEnv } from '../env.js'
 import { addGlobalOptions, globalOptions } from './shared.js'
@@ -20,10 +20,7 @@ const LISTERS: Record<string, Lister> = {
     const out: string[] = []
     for (const cached of await listCachedOverlays(ctx.cacheDir)) {
       const tree = await cached.open().catch(() => null)
-      for (const cat of (await tree?.readDir('')) ?? []) {
-        if (cat.type !== 'dir' || !isValidCategory(cat.name) || ['eclass', 'licenses', 'metadata', 'profiles'].includes(cat.name)) continue
-        for (const pkg of (await tree!.readDir(cat.name)) ?? []) if (pkg.type === 'dir') out.push(`${cat.name}/${pkg.name}::${cached.overlay}`)
-      }
+      if (tree) for (const { category, pn } of await listPackageDirs(tree)) out.push(`${category}/${pn}::${cached.overlay}`)
     }
     return out.sort()
   },
