@@ -371,7 +371,7 @@ __olm_variables() {
 	local build=/var/tmp/portage/${CATEGORY}/${PF}
 	PORTAGE_BUILDDIR=${build} FILESDIR=${build}/files WORKDIR=${build}/work
 	DISTDIR=${build}/distdir T=${build}/temp HOME=${build}/homedir
-	TMPDIR=${build}/temp D=${build}/image ED=${build}/image S=${build}/work/${P}
+	TMPDIR=${build}/temp D=${build}/image ED=${build}/image S=${WORKDIR}/${P}
 	case ${__olm_eapi} in
 		[0-6]) PORTDIR=${__olm_own%/eclass} ECLASSDIR=${__olm_own} ;;
 	esac

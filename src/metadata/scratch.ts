@@ -3,7 +3,7 @@
  * store, so what bash sources (the ebuild and the overlay's eclasses) is
  * written out here first.
  *
- *   <root>/work/                   cwd of the workers (never written)
+ *   <root>/work                    cwd of the workers (never written)
  *   <root>/m<N>/                   eclasses of the masters (a snapshot, so bash
  *                                  sources exactly the bytes whose md5 is recorded)
  *   <root>/o<N>/eclass/            one overlay's eclasses (read-only once filled)
