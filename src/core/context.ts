@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError, OlmErrors } from '../errors.js'
 import { listConfDir, loadRequests, loadSettings, readOptional } from '../config/load.js'
@@ -31,6 +32,9 @@ export interface Context {
 
 export async function loadContext(root: string, report: Reporter, now: () => Date = () => new Date()): Promise<Context> {
   const paths = systemPaths(root)
+  // A mistyped --root must not grow a whole new system (repository, repos.conf) beside the real one.
+  const st = await fs.stat(paths.root).catch(() => null)
+  if (!st?.isDirectory()) throw new OlmError('USAGE', `--root ${root}: no such directory`)
   const errors: OlmError[] = []
   const collect = async <T>(p: Promise<T>): Promise<T | undefined> => {
     try {

@@ -56,6 +56,16 @@ function ok(r: OlmRun): OlmRun {
 
 const fixture = (rel: string) => readFile(path.join(FIXTURES, rel))
 
+it('refuses a --root that does not exist instead of creating a system there', async () => {
+  const dir = await testDir()
+  const typo = path.join(dir, 'mnt-gentoo-typo')
+  for (const args of [['sync'], ['add', 'app-misc/foo::guru'], ['list']]) {
+    const r = await runOlm([...args, '--root', typo])
+    expect([args[0], r.code, r.stderr]).toEqual([args[0], 2, `olm: --root ${typo}: no such directory\n`])
+  }
+  await expect(stat(typo)).rejects.toThrow()
+})
+
 describe.skipIf(missing)('olm end to end, tenstorrent-like overlay over loopback git', () => {
   it('add copies the package, its cache entries and its mask, and registers the repository', async () => {
     const { root, olm, repo } = await system()
