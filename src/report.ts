@@ -9,7 +9,7 @@ export type OlmEvent =
   | { type: 'source:progress'; overlay: string; phase: string; loaded: number; total?: number }
   | { type: 'source:done'; overlay: string; commit: string; cached: boolean }
   | { type: 'source:failed'; overlay: string; url: string; message: string }
-  | { type: 'resolve:done'; packages: number; eclasses: number; licenses: number }
+  | { type: 'resolve:done'; packages: number; eclasses: number; licenses: number; /** nothing it read had changed: the last resolution stands */ reused?: boolean }
   | { type: 'write:done'; location: string; changed: boolean }
   | { type: 'warn'; code: ErrorCode | 'UNSATISFIED_DEP' | 'NOTICE'; message: string }
   | { type: 'info'; message: string }

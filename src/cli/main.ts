@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { OlmError, OlmErrors } from '../errors.js'
 import { addCommand } from './commands/add.js'
@@ -12,8 +11,8 @@ import { syncCommand } from './commands/sync.js'
 import type { CliEnv } from './env.js'
 import { EXIT, describeError, exitCodeFor } from './exit.js'
 import { terminalReporter } from './render/reporter.js'
+import { OLM_VERSION as VERSION } from '../version.js'
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 /** Runs olm with the given arguments and returns the exit status. The only place that knows about process streams. */
 export async function main(argv: string[]): Promise<number> {

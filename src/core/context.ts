@@ -6,6 +6,7 @@ import { type SystemPaths, systemPaths, underRoot } from '../config/paths.js'
 import type { Request } from '../config/requests.js'
 import type { Settings } from '../config/settings.js'
 import { openLocalTree, type LocalRepoLocation, type LocalTree } from '../local/local-tree.js'
+import type { LocalReadLog } from '../local/local-reads.js'
 import { readReposConf } from '../local/repos-conf.js'
 import { type OverlaySource, type UserOverlayDef, loadRepositoriesXml, parseOverlaysConf, resolveOverlay } from '../overlay/registry.js'
 import type { ReposConf } from '../pms/reposconf.js'
@@ -140,7 +141,12 @@ function registryUnavailable(name: string, cause: OlmError): OlmError {
  * never satisfy the dependencies that put them there). Portage assumes
  * ::gentoo at /var/db/repos/gentoo when repos.conf names none.
  */
-export function openLocal(ctx: Context): LocalTree {
+export function openLocal(ctx: Context, log?: LocalReadLog): LocalTree {
+  return openLocalTree(localRepos(ctx), log)
+}
+
+/** The local tree's repositories, in repos.conf order (see openLocal). */
+export function localRepos(ctx: Context): LocalRepoLocation[] {
   const conf = ctx.reposConf
   const repos: LocalRepoLocation[] = []
   for (const [name, entry] of conf.repos) {
@@ -148,5 +154,5 @@ export function openLocal(ctx: Context): LocalTree {
     repos.push({ name, dir: underRoot(ctx.root, entry.location) })
   }
   if (!conf.repos.has('gentoo')) repos.push({ name: 'gentoo', dir: underRoot(ctx.root, '/var/db/repos/gentoo') })
-  return openLocalTree(repos)
+  return repos
 }

@@ -1,6 +1,7 @@
 import os from 'node:os'
 import path from 'node:path'
 import { underRoot } from '../config/paths.js'
+import type { LocalReadLog } from '../local/local-reads.js'
 import { createMetadataEvaluator, type MetadataEvaluatorHandle } from '../metadata/evaluator.js'
 import { readEvaluationUser } from '../metadata/user.js'
 import type { MetadataEvaluator } from '../resolve/overlay-index.js'
@@ -12,7 +13,7 @@ import type { Context } from './context.js'
  * eclasses of each overlay's masters as the local tree has them. One bash
  * worker pool per distinct master list; all closed by close().
  */
-export function createSyncEvaluator(ctx: Context): { evaluate: MetadataEvaluator; close(): Promise<void> } {
+export function createSyncEvaluator(ctx: Context, localReads?: LocalReadLog): { evaluate: MetadataEvaluator; close(): Promise<void> } {
   const pools = new Map<string, MetadataEvaluatorHandle>()
   // As root, ebuilds run as portage (or nobody); as a user, as that user.
   const user = once(() => readEvaluationUser())
@@ -23,7 +24,7 @@ export function createSyncEvaluator(ctx: Context): { evaluate: MetadataEvaluator
     let pool = pools.get(key)
     if (!pool) {
       const runAs = await user()
-      pool = createMetadataEvaluator({ masterEclassDirs: dirs, cacheDir: ctx.cacheDir, jobs: os.availableParallelism(), runAs: runAs && { uid: runAs.uid, gid: runAs.gid } })
+      pool = createMetadataEvaluator({ masterEclassDirs: dirs, cacheDir: ctx.cacheDir, jobs: os.availableParallelism(), runAs: runAs && { uid: runAs.uid, gid: runAs.gid }, localReads })
       pools.set(key, pool)
     }
     return pool(index, ebuild)

@@ -1,18 +1,21 @@
+import path from 'node:path'
 import pLimit from 'p-limit'
 import { OlmError } from '../errors.js'
 import type { Request } from '../config/requests.js'
 import { type FetchedOverlay, fetchOverlay } from '../overlay/fetch.js'
 import type { OverlaySource } from '../overlay/registry.js'
+import { LocalReadLog } from '../local/local-reads.js'
 import type { OverlayTree } from '../overlay/tree.js'
 import { buildPlan, type WritePlan } from '../repo/plan.js'
 import { acquireLock } from '../repo/lock.js'
-import { currentGeneration, publishPlan } from '../repo/publish.js'
+import { currentGeneration, generationsDir, publishPlan } from '../repo/publish.js'
 import { registerRepository } from '../repo/repos-conf-entry.js'
 import type { Closure } from '../resolve/closure-types.js'
 import { resolveClosure } from '../resolve/closure.js'
 import { createOverlayIndex, type MetadataEvaluator, type OverlayIndex } from '../resolve/overlay-index.js'
 import { type Context, openLocal, resolveSources } from './context.js'
 import { createSyncEvaluator } from './metadata.js'
+import { type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, writeWitness } from './sync-witness.js'
 import { diffProvenance, type PackageChange, readProvenance } from './provenance.js'
 
 export interface SyncOptions {
@@ -35,8 +38,10 @@ export interface SyncOptions {
 }
 
 export interface SyncResult {
-  closure: Closure
-  plan: WritePlan
+  outcome: SyncOutcome
+  /** absent when nothing the last resolution read had changed, so it was not done again */
+  closure?: Closure
+  plan?: WritePlan
   fetched: FetchedOverlay[]
   /** overlays that failed to fetch and were used from their previous cache */
   failed: FetchedOverlay[]
@@ -63,19 +68,25 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
   })
   try {
     const fetched = await fetchAll(ctx, [...sources.values()], opts)
+    const failed = fetched.filter((f) => f.failure)
+    const inputs = witnessInputs(ctx, requests, fetched)
+    // Only a plain `olm sync` may stand on the last resolution: add and remove change what is requested.
+    if (!opts.pretend && !opts.beforePublish) {
+      const reused = await reuseLastResolution(ctx, inputs)
+      if (reused) return { ...(await finishUnchanged(ctx, reused)), fetched, failed }
+    }
+    const reads = new LocalReadLog()
     const trees = new Map<string, OverlayTree>(fetched.map((f) => [f.source.overlay, f.tree]))
-    const evaluator = opts.evaluate ? null : createSyncEvaluator(ctx)
+    const evaluator = opts.evaluate ? null : createSyncEvaluator(ctx, reads)
     const evaluate = opts.evaluate ?? evaluator!.evaluate
     const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, evaluate)]))
-    const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx), displayPath: ctx.show }).finally(() => evaluator?.close())
-    ctx.report.emit({ type: 'resolve:done', packages: closure.packages.length, eclasses: closure.eclasses.length, licenses: closure.licenses.length })
-    for (const u of closure.unsatisfied) ctx.report.emit({ type: 'warn', code: 'UNSATISFIED_DEP', message: `nothing satisfies ${u.atom}: ${u.chain.join(' -> ')}` })
-    for (const w of closure.warnings) ctx.report.emit({ type: 'warn', code: 'NOTICE', message: w })
+    const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx, reads), displayPath: ctx.show }).finally(() => evaluator?.close())
+    const outcome = outcomeOf(closure)
+    reportOutcome(ctx, outcome, false)
     const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
     const before = await readProvenance(ctx.location)
     const changes = diffProvenance(before, closure)
-    const failed = fetched.filter((f) => f.failure)
-    const result: SyncResult = { closure, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
+    const result: SyncResult = { outcome, closure, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
     if (opts.pretend) {
       result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== `g-${plan.digest.slice(0, 24)}`
       return result
@@ -87,6 +98,8 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     })
     result.repoChanged = published.changed
     if (published.warning) ctx.report.emit({ type: 'warn', code: 'WRITE_FAILED', message: published.warning })
+    // Only a speed-up: without it the next sync resolves in full.
+    await writeWitness(ctx.cacheDir, { inputs, generation: published.generation, reads: reads.reads(), outcome }).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
     result.reposConfChanged = (await registerRepository(ctx.paths.reposConf, ctx.settings.repoName, ctx.settings.location)).changed
     ctx.report.emit({ type: 'write:done', location: ctx.show(ctx.location), changed: published.changed })
     return result
@@ -108,6 +121,33 @@ async function fetchAll(ctx: Context, sources: OverlaySource[], opts: SyncOption
     throw new OlmError(first.code, errors.map((e) => (e instanceof OlmError ? e.message : String(e))).join('\n'), first.context)
   }
   return results.map((r) => (r as PromiseFulfilledResult<FetchedOverlay>).value)
+}
+
+/** The last resolution's witness when it still holds (see SyncWitness). */
+async function reuseLastResolution(ctx: Context, inputs: string): Promise<SyncWitness | null> {
+  const witness = await readWitness(ctx.cacheDir)
+  if (!witness) return null
+  const current = await currentGenerationOrNull(ctx.location)
+  const holds = current !== null && (await witnessHolds(witness, inputs, current, path.join(generationsDir(ctx.location), current)))
+  return holds ? witness : null
+}
+
+async function finishUnchanged(ctx: Context, witness: SyncWitness): Promise<Omit<SyncResult, 'fetched' | 'failed'>> {
+  reportOutcome(ctx, witness.outcome, true)
+  const reposConfChanged = (await registerRepository(ctx.paths.reposConf, ctx.settings.repoName, ctx.settings.location)).changed
+  ctx.report.emit({ type: 'write:done', location: ctx.show(ctx.location), changed: false })
+  return { outcome: witness.outcome, repoChanged: false, reposConfChanged, changes: [] }
+}
+
+function outcomeOf(closure: Closure): SyncOutcome {
+  const { packages, eclasses, licenses, unsatisfied, warnings } = closure
+  return { packages: packages.length, requested: packages.filter((p) => p.requested).length, eclasses: eclasses.length, licenses: licenses.length, unsatisfied, warnings }
+}
+
+function reportOutcome(ctx: Context, o: SyncOutcome, reused: boolean): void {
+  ctx.report.emit({ type: 'resolve:done', packages: o.packages, eclasses: o.eclasses, licenses: o.licenses, reused })
+  for (const u of o.unsatisfied) ctx.report.emit({ type: 'warn', code: 'UNSATISFIED_DEP', message: `nothing satisfies ${u.atom}: ${u.chain.join(' -> ')}` })
+  for (const w of o.warnings) ctx.report.emit({ type: 'warn', code: 'NOTICE', message: w })
 }
 
 async function currentGenerationOrNull(location: string): Promise<string | null> {

@@ -1,12 +1,11 @@
-import fs from 'node:fs/promises'
 import path from 'node:path'
-import { isErrno } from '../config/load.js'
 import { type Atom, atomMatches } from '../pms/atom.js'
 import { parseCacheEntry, cacheValue } from '../pms/md5cache.js'
 import { parseEbuildFileName } from '../pms/names.js'
 import { parseCategories, parseLicenseGroups, parseThirdPartyMirrors } from '../pms/profiles.js'
 import type { Version } from '../pms/version.js'
 import { once } from '../util/once.js'
+import { type LocalReadLog, exists, listDir, readOr } from './local-reads.js'
 
 /** One version of a package in a local repository. */
 export interface LocalVersion {
@@ -42,31 +41,32 @@ export interface LocalRepoLocation {
   dir: string
 }
 
-export function openLocalTree(repos: LocalRepoLocation[]): LocalTree {
-  const opened = repos.map((r) => openLocalRepo(r))
+/** With `log`, every read of the repositories is logged (see LocalReadLog). */
+export function openLocalTree(repos: LocalRepoLocation[], log?: LocalReadLog): LocalTree {
+  const opened = repos.map((r) => openLocalRepo(r, log))
   const any = async (pred: (r: LocalRepo) => Promise<boolean>) => {
     for (const r of opened) if (await pred(r)) return true
     return false
   }
   return {
     repoNames: repos.map((r) => r.name),
-    satisfies: (atom) => any((r) => repoSatisfies(r, atom)),
+    satisfies: (atom) => any((r) => repoSatisfies(r, atom, log)),
     hasEclass: (name) => any(async (r) => (await r.eclasses()).has(name)),
     hasLicense: (name) => any(async (r) => (await r.licenses()).has(name)),
     hasCategory: (name) => any(async (r) => (await r.categories()).has(name)),
-    hasCategoryMetadata: (name) => any((r) => exists(path.join(r.dir, name, 'metadata.xml'))),
+    hasCategoryMetadata: (name) => any((r) => exists(path.join(r.dir, name, 'metadata.xml'), log)),
     licenseGroupHas: (group, license) => any(async (r) => (await r.licenseGroups()).get(group)?.includes(license) ?? false),
     hasMirror: (name) => any(async (r) => (await r.mirrors()).has(name)),
   }
 }
 
 /** Slots are read only for versions that already match and only when the atom names a slot. */
-async function repoSatisfies(r: LocalRepo, atom: Atom): Promise<boolean> {
+async function repoSatisfies(r: LocalRepo, atom: Atom, log: LocalReadLog | undefined): Promise<boolean> {
   for (const v of await r.versions(atom.category, atom.pn)) {
     const base = { category: atom.category, pn: atom.pn, version: v.version, repo: r.name }
     if (!atomMatches({ ...atom, slot: undefined, subSlot: undefined }, base)) continue
     if (atom.slot === undefined) return true
-    const { slot, subSlot } = await readSlot(r.dir, atom.category, atom.pn, v.pvr, v.fileName)
+    const { slot, subSlot } = await readSlot(r.dir, atom.category, atom.pn, v.pvr, v.fileName, log)
     // A computed SLOT (unknown without evaluating the ebuild) counts as matching.
     if (slot === undefined || atomMatches(atom, { ...base, slot, subSlot })) return true
   }
@@ -84,24 +84,24 @@ interface LocalRepo {
   mirrors(): Promise<Map<string, string[]>>
 }
 
-function openLocalRepo({ name, dir }: LocalRepoLocation): LocalRepo {
+function openLocalRepo({ name, dir }: LocalRepoLocation, log: LocalReadLog | undefined): LocalRepo {
   const versionCache = new Map<string, Promise<LocalVersion[]>>()
   // One listing of the repository root answers most lookups of an overlay's own categories without a failed readdir each.
-  const topLevel = once(async () => new Set(await listDir(dir)))
+  const topLevel = once(async () => new Set(await listDir(dir, log)))
   return {
     name,
     dir,
     versions(category, pn) {
       const key = `${category}/${pn}`
       let p = versionCache.get(key)
-      if (!p) versionCache.set(key, (p = topLevel().then((top) => (top.has(category) ? readVersions(dir, category, pn) : []))))
+      if (!p) versionCache.set(key, (p = topLevel().then((top) => (top.has(category) ? readVersions(dir, category, pn, log) : []))))
       return p
     },
-    eclasses: once(async () => new Set((await listDir(path.join(dir, 'eclass'))).filter((n) => n.endsWith('.eclass')).map((n) => n.slice(0, -7)))),
-    licenses: once(async () => new Set(await listDir(path.join(dir, 'licenses')))),
-    categories: once(async () => new Set(lenient(parseCategories, await readOr(path.join(dir, 'profiles/categories')), []))),
-    licenseGroups: once(async () => lenient(parseLicenseGroups, await readOr(path.join(dir, 'profiles/license_groups')), new Map())),
-    mirrors: once(async () => lenient(parseThirdPartyMirrors, await readOr(path.join(dir, 'profiles/thirdpartymirrors')), new Map())),
+    eclasses: once(async () => new Set((await listDir(path.join(dir, 'eclass'), log)).filter((n) => n.endsWith('.eclass')).map((n) => n.slice(0, -7)))),
+    licenses: once(async () => new Set(await listDir(path.join(dir, 'licenses'), log))),
+    categories: once(async () => new Set(lenient(parseCategories, await readOr(path.join(dir, 'profiles/categories'), log), []))),
+    licenseGroups: once(async () => lenient(parseLicenseGroups, await readOr(path.join(dir, 'profiles/license_groups'), log), new Map())),
+    mirrors: once(async () => lenient(parseThirdPartyMirrors, await readOr(path.join(dir, 'profiles/thirdpartymirrors'), log), new Map())),
   }
 }
 
@@ -119,10 +119,10 @@ function lenient<T>(parse: (text: string) => T, text: string | null, empty: T): 
   }
 }
 
-async function readVersions(dir: string, category: string, pn: string): Promise<LocalVersion[]> {
+async function readVersions(dir: string, category: string, pn: string, log: LocalReadLog | undefined): Promise<LocalVersion[]> {
   const pkgDir = path.join(dir, category, pn)
   const out: LocalVersion[] = []
-  for (const fileName of await listDir(pkgDir)) {
+  for (const fileName of await listDir(pkgDir, log)) {
     const parsed = parseEbuildFileName(pn, fileName)
     if (parsed) out.push({ version: parsed.version, pvr: parsed.pvr, fileName })
   }
@@ -134,8 +134,8 @@ async function readVersions(dir: string, category: string, pn: string): Promise<
  * when present, else a literal `SLOT=` assignment. A computed SLOT stays
  * unknown, and an unknown slot matches any slot dependency.
  */
-async function readSlot(dir: string, category: string, pn: string, pvr: string, fileName: string): Promise<LocalSlot> {
-  const cacheText = await readOr(path.join(dir, 'metadata/md5-cache', category, `${pn}-${pvr}`))
+async function readSlot(dir: string, category: string, pn: string, pvr: string, fileName: string, log: LocalReadLog | undefined): Promise<LocalSlot> {
+  const cacheText = await readOr(path.join(dir, 'metadata/md5-cache', category, `${pn}-${pvr}`), log)
   let raw: string | undefined
   if (cacheText !== null) {
     try {
@@ -145,7 +145,7 @@ async function readSlot(dir: string, category: string, pn: string, pvr: string, 
     }
   }
   if (raw === undefined) {
-    const ebuild = (await readOr(path.join(dir, category, pn, fileName))) ?? ''
+    const ebuild = (await readOr(path.join(dir, category, pn, fileName), log)) ?? ''
     const m = /^[ \t]*SLOT=(["']?)([A-Za-z0-9+_.\-/]+)\1[ \t]*(?:#.*)?$/m.exec(ebuild)
     raw = m?.[2]
   }
@@ -154,30 +154,3 @@ async function readSlot(dir: string, category: string, pn: string, pvr: string, 
   return { slot, subSlot: subSlot ?? slot }
 }
 
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir)).sort()
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return []
-    throw err
-  }
-}
-
-async function readOr(file: string): Promise<string | null> {
-  try {
-    return await fs.readFile(file, 'utf8')
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'EISDIR')) return null
-    throw err
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p)
-    return true
-  } catch {
-    return false
-  }
-}

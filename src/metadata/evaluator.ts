@@ -12,10 +12,11 @@
  * other calls are not affected.
  */
 import { existsSync } from 'node:fs'
-import { readFile, readdir, stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import os from 'node:os'
-import path from 'node:path'
 import { OlmError } from '../errors.js'
+import { type EclassSnapshot, eclassDirDigest, readEclassDir } from '../local/eclass-dir.js'
+import type { LocalReadLog } from '../local/local-reads.js'
 import type { MetadataEvaluator, OverlayEbuild, OverlayIndex } from '../resolve/overlay-index.js'
 import type { CacheEntry } from '../pms/md5cache.js'
 import { md5Hex } from '../pms/md5.js'
@@ -42,6 +43,8 @@ export interface EvaluatorOptions {
   scratchParentDir?: string
   /** default /bin/bash, else /usr/bin/bash */
   bashPath?: string
+  /** told what each master's eclass directory held when it was read (see LocalReadLog) */
+  localReads?: LocalReadLog
 }
 
 export interface EvaluatorStats {
@@ -68,7 +71,15 @@ const MEMORY_KIB = 1024 * 1024
 export function createMetadataEvaluator(opts: EvaluatorOptions): MetadataEvaluatorHandle {
   const cache = openResultsCache(opts.cacheDir, HARNESS_VERSION)
   // §6.6: last master first. Read once, so bash sources the bytes whose md5s are recorded.
-  const masters = once(() => Promise.all([...opts.masterEclassDirs].reverse().map(readEclassDir)))
+  const masters = once(() =>
+    Promise.all(
+      [...opts.masterEclassDirs].reverse().map(async (dir) => {
+        const snapshot = await readEclassDir(dir)
+        opts.localReads?.record('eclasses', dir, eclassDirDigest(snapshot))
+        return snapshot
+      }),
+    ),
+  )
   const stats: EvaluatorStats = { evaluated: 0, cached: 0, failed: 0 }
   let runtime: Promise<Runtime> | undefined
 
@@ -147,8 +158,6 @@ interface Runtime {
   pool: WorkerPool
 }
 
-type EclassSnapshot = Map<string, { bytes: Buffer; md5: string }>
-
 async function startRuntime(opts: EvaluatorOptions, masters: () => Promise<EclassSnapshot[]>): Promise<Runtime> {
   const scratch = await createScratch(opts.scratchParentDir ?? os.tmpdir())
   const searchDirs: string[] = []
@@ -168,23 +177,6 @@ async function startRuntime(opts: EvaluatorOptions, masters: () => Promise<Eclas
     startWorker({ bashPath, workDir: scratch.workDir, eclassSearchDirs: searchDirs, timeoutMs, limits, runAs: opts.runAs }),
   )
   return { scratch, pool }
-}
-
-/** The `NAME.eclass` files of a master's eclass directory (symlinks followed, as bash would); empty when absent. */
-async function readEclassDir(dir: string): Promise<EclassSnapshot> {
-  const out: EclassSnapshot = new Map()
-  let names: string[]
-  try {
-    names = await readdir(dir)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out
-    throw new OlmError('METADATA_INVALID', `cannot read the eclass directory ${dir}: ${(err as Error).message}`, { file: dir }, { cause: err })
-  }
-  for (const name of names.filter((n) => n.endsWith('.eclass')).sort()) {
-    const bytes = await readRegularFile(path.join(dir, name))
-    if (bytes) out.set(name.slice(0, -'.eclass'.length), { bytes, md5: md5Hex(bytes) })
-  }
-  return out
 }
 
 /** md5-cache form: keys sorted, empty ones dropped, eclasses by name (as egencache writes them). */
@@ -207,16 +199,6 @@ async function toCacheEntry(
 function describeFailure(result: Extract<EvalResult, { ok: false }>): string {
   const lastLines = result.stderr.trim().split('\n').slice(-3).join(' | ')
   return lastLines === '' || result.reason.startsWith('died:') ? result.reason : `${result.reason}: ${lastLines}`
-}
-
-async function readRegularFile(file: string): Promise<Buffer | null> {
-  try {
-    if (!(await stat(file)).isFile()) return null
-    return await readFile(file)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null
-    throw err
-  }
 }
 
 /** Processes whose /proc entry belongs to uid; a generous guess where /proc is unreadable. */

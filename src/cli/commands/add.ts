@@ -24,9 +24,9 @@ export function addCommand(program: Command, env: CliEnv): void {
         for (const r of unique) if (!fresh.includes(r)) env.err(`${r.raw} is already requested`)
         // Unknown overlays are refused before anything is written or fetched.
         await resolveSources(ctx, [...new Set(fresh.map((r) => r.overlay))], { refresh: !g.pretend })
-        // The new lines get the line numbers they will have in the file, so provenance matches a later sync.
+        // The new lines are the requests a later sync will read back (file, line, text), so provenance matches it.
         const appended = await planAppend(ctx.paths.addFile, fresh.map(formatRequest))
-        fresh.forEach((r, i) => (r.line = appended.lineNumbers[i]!))
+        const recorded = fresh.map((r, i) => parseRequest(formatRequest(r), { file: ctx.paths.addFile, line: appended.lineNumbers[i]! }))
         const write = async () => {
           if (!fresh.length) return
           const undo = await rememberFiles([ctx.paths.addFile])
@@ -39,7 +39,7 @@ export function addCommand(program: Command, env: CliEnv): void {
           env.exitCode = EXIT.ok
           return
         }
-        env.exitCode = await syncAndReport(ctx, g, env, { command: 'add', requests: [...ctx.requests, ...fresh], beforePublish: write })
+        env.exitCode = await syncAndReport(ctx, g, env, { command: 'add', requests: [...ctx.requests, ...recorded], beforePublish: write })
       } finally {
         await release()
       }

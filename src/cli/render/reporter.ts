@@ -57,7 +57,8 @@ export function terminalReporter(opts: TerminalOptions): Reporter & { finish(): 
         return
       case 'resolve:done':
         clear()
-        if (opts.verbosity === 'verbose') line(`resolved ${e.packages} packages, ${e.eclasses} eclasses, ${e.licenses} licenses`)
+        if (opts.verbosity === 'verbose')
+          line(`${e.reused ? 'nothing it depends on changed since the last sync: still' : 'resolved'} ${e.packages} packages, ${e.eclasses} eclasses, ${e.licenses} licenses`)
         return
       case 'write:done':
         return clear()

@@ -15,10 +15,8 @@ export function syncSummary(r: SyncResult, location: string, pretend: boolean): 
     return out
   }
   for (const c of r.changes) out.push(describeChange(c))
-  const p = r.closure
-  out.push(
-    `${location} ${would}${pretend ? 'written' : 'updated'}: ${p.packages.length} packages (${p.packages.filter((x) => x.requested).length} requested), ${p.eclasses.length} eclasses, ${p.licenses.length} licenses`,
-  )
+  const o = r.outcome
+  out.push(`${location} ${would}${pretend ? 'written' : 'updated'}: ${o.packages} packages (${o.requested} requested), ${o.eclasses} eclasses, ${o.licenses} licenses`)
   return out
 }
 
@@ -35,5 +33,5 @@ function describeChange(c: PackageChange): string {
 
 /** --pretend: the whole plan, file by file. */
 export function planListing(r: SyncResult): string[] {
-  return r.plan.entries.map((e) => (e.kind === 'symlink' ? `${e.relPath} -> ${e.target}` : `${e.relPath}${e.executable ? ' (executable)' : ''}`))
+  return (r.plan?.entries ?? []).map((e) => (e.kind === 'symlink' ? `${e.relPath} -> ${e.target}` : `${e.relPath}${e.executable ? ' (executable)' : ''}`))
 }

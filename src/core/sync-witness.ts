@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { Request } from '../config/requests.js'
+import { type LocalRead, readsUnchanged } from '../local/local-reads.js'
+import type { FetchedOverlay } from '../overlay/fetch.js'
+import { writeAtomic } from '../repo/repos-conf-entry.js'
+import type { Unsatisfied } from '../resolve/closure-types.js'
+import { OLM_VERSION } from '../version.js'
+import { type Context, localRepos } from './context.js'
+
+/**
+ * What the last published resolution depended on, kept in cache-dir: its
+ * inputs (olm's version, settings, requests, repos.conf, each overlay's source
+ * and commit) and every read of the local tree with a digest of its answer.
+ * A sync that finds all of it unchanged, and the location still pointing at
+ * the generation it published, would resolve to the same repository again:
+ * it skips resolving, planning and publishing. Deleting the file costs one
+ * full resolution, nothing else.
+ */
+export interface SyncWitness {
+  format: typeof FORMAT
+  inputs: string
+  generation: string
+  reads: LocalRead[]
+  /** what the sync reported, so a skipped one reports the same */
+  outcome: SyncOutcome
+}
+
+export interface SyncOutcome {
+  packages: number
+  requested: number
+  eclasses: number
+  licenses: number
+  unsatisfied: Unsatisfied[]
+  warnings: string[]
+}
+
+const FORMAT = 1
+
+const witnessFile = (cacheDir: string) => path.join(cacheDir, 'sync-witness.json')
+
+/** One digest of everything besides the local tree that a resolution reads. */
+export function witnessInputs(ctx: Context, requests: readonly Request[], fetched: readonly FetchedOverlay[]): string {
+  const overlays = [...fetched].map((f) => ({ source: f.source, commit: f.tree.commit })).sort((a, b) => (a.source.overlay < b.source.overlay ? -1 : 1))
+  // The local repositories as resolution sees them: olm's own entry, added on first publish, is not one.
+  const local = { mainRepo: ctx.reposConf.mainRepo, repos: localRepos(ctx) }
+  const inputs = { olm: OLM_VERSION, root: ctx.root, settings: ctx.settings, requests, local, overlays }
+  return createHash('sha256').update(JSON.stringify(inputs)).digest('hex')
+}
+
+export async function readWitness(cacheDir: string): Promise<SyncWitness | null> {
+  try {
+    const w = JSON.parse(await fs.readFile(witnessFile(cacheDir), 'utf8')) as SyncWitness
+    return w.format === FORMAT && typeof w.inputs === 'string' && Array.isArray(w.reads) && w.outcome ? w : null
+  } catch {
+    return null // missing or damaged: resolve as if there were none
+  }
+}
+
+export async function writeWitness(cacheDir: string, witness: Omit<SyncWitness, 'format'>): Promise<void> {
+  await writeAtomic(witnessFile(cacheDir), JSON.stringify({ format: FORMAT, ...witness }) + '\n')
+}
+
+export async function removeWitness(cacheDir: string): Promise<void> {
+  await fs.rm(witnessFile(cacheDir), { force: true })
+}
+
+/** Whether the witness still holds for these inputs and the generation now published. */
+export async function witnessHolds(witness: SyncWitness | null, inputs: string, generation: string | null, generationDir: string): Promise<boolean> {
+  if (!witness || witness.inputs !== inputs || witness.generation !== generation) return false
+  const published = await fs.stat(generationDir).then(
+    (st) => st.isDirectory(),
+    () => false,
+  )
+  return published && (await readsUnchanged(witness.reads))
+}

@@ -1,0 +1,128 @@
+import { cp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { makeBareRepo } from '../helpers/bare-repo.js'
+import { type GitServer, gitHttpBackendMissing, startGitServer } from '../helpers/git-server.js'
+import { type OlmRun, runOlm, snapshotTree } from '../helpers/olm.js'
+import { FIXTURES, makeSystem } from '../helpers/system.js'
+import { removeDir, suiteDir, testDir } from '../helpers/tmp.js'
+
+// Issue 8: a sync whose inputs and local-tree reads are all unchanged stands
+// on the last resolution (cache-dir/sync-witness.json) instead of resolving
+// again. These tests change, one at a time, each thing a resolution reads,
+// and check that the next sync notices it and gives the repository a full
+// resolution would.
+const missing = gitHttpBackendMissing()
+let server: GitServer
+let dir: string
+
+const REUSED = /nothing it depends on changed since the last sync/
+const RESOLVED = /^resolved \d+ packages/m
+
+beforeAll(async () => {
+  if (missing) return
+  dir = await suiteDir('olm-witness-')
+  await makeBareRepo(path.join(FIXTURES, 'tenstorrent'), path.join(dir, 'git/tenstorrent.git'))
+  await makeBareRepo(path.join(FIXTURES, 'guru'), path.join(dir, 'git/guru.git'))
+  const copy = path.join(dir, 'src/tenstorrent')
+  await cp(path.join(FIXTURES, 'tenstorrent'), copy, { recursive: true, verbatimSymlinks: true })
+  await rm(path.join(copy, 'metadata/md5-cache'), { recursive: true })
+  await makeBareRepo(copy, path.join(dir, 'git/tenstorrent-nocache.git'))
+  server = await startGitServer({ root: path.join(dir, 'git') })
+})
+afterAll(async () => {
+  await server?.close()
+  if (dir) await removeDir(dir)
+})
+
+function ok(r: OlmRun): OlmRun {
+  expect({ code: r.code, stderr: r.stderr.split('\n').filter((l) => l.startsWith('olm: ')) }).toEqual({ code: 0, stderr: [] })
+  return r
+}
+
+async function system(overlay: string, request: string, name = 'tenstorrent') {
+  const root = await testDir('olm-root-')
+  await makeSystem(root, { serverUrl: server.url, overlays: { [name]: overlay } })
+  const olm = (...args: string[]) => runOlm([...args, '--root', root])
+  const repo = path.join(root, 'var/db/repos/overlayman')
+  const gentoo = path.join(root, 'var/db/repos/gentoo')
+  const added = ok(await olm('add', request, '-v'))
+  const packages = async () =>
+    (JSON.parse(await readFile(path.join(repo, 'metadata/overlayman.json'), 'utf8')) as { packages: { package: string }[] }).packages.map((p) => p.package).sort()
+  return { root, olm, repo, gentoo, packages, added }
+}
+
+describe.skipIf(missing)('a sync with nothing changed stands on the last resolution', () => {
+  it('does not resolve again, and leaves the repository as it was', async () => {
+    const { olm, repo } = await system('tenstorrent.git', 'dev-python/tt-flash::tenstorrent')
+    const before = await snapshotTree(repo)
+    const generation = await readlink(repo)
+    const r = ok(await olm('sync', '-v'))
+    expect(r.stderr).toMatch(REUSED)
+    expect(r.stdout).toMatch(/nothing changed/)
+    expect(await readlink(repo)).toBe(generation)
+    expect(await snapshotTree(repo)).toEqual(before)
+  })
+
+  it('resolves again when ::gentoo gains a version that now satisfies a dependency', async () => {
+    const { olm, gentoo, packages } = await system('tenstorrent.git', 'dev-python/tt-flash::tenstorrent')
+    // tt-flash needs >=dev-python/requests-2.32; ::gentoo has only 2.31.0, so the overlay's is pulled.
+    expect(await packages()).toContain('dev-python/requests')
+    await cp(path.join(gentoo, 'dev-python/requests/requests-2.31.0.ebuild'), path.join(gentoo, 'dev-python/requests/requests-2.32.4.ebuild'))
+    const r = ok(await olm('sync', '-v'))
+    expect(r.stderr).toMatch(RESOLVED)
+    expect(r.stdout).toMatch(/D dev-python\/requests::tenstorrent/)
+    expect(await packages()).not.toContain('dev-python/requests')
+    // ...and the sync after that has nothing new to read.
+    expect(ok(await olm('sync', '-v')).stderr).toMatch(REUSED)
+  })
+
+  it('resolves again when a master eclass an evaluated ebuild inherits changes', async () => {
+    // Without the overlay's md5-cache, tt-kmd-9999's dependencies come from sourcing ::gentoo's git-r3.eclass.
+    const { olm, gentoo, packages } = await system('tenstorrent-nocache.git', '=sys-kernel/tt-kmd-9999::tenstorrent')
+    expect(await packages()).toEqual(['sys-kernel/tt-kmd'])
+    expect(ok(await olm('sync', '-v')).stderr).toMatch(REUSED)
+    const eclass = path.join(gentoo, 'eclass/git-r3.eclass')
+    const text = await readFile(eclass, 'utf8')
+    await writeFile(eclass, text.replace('BDEPEND=">=dev-vcs/git-1.8.2.1[curl]"', 'BDEPEND=">=dev-vcs/git-1.8.2.1[curl] >=dev-python/requests-2.32"'))
+    const r = ok(await olm('sync', '-v'))
+    expect(r.stderr).toMatch(RESOLVED)
+    expect(await packages()).toEqual(['dev-python/requests', 'sys-kernel/tt-kmd'])
+  })
+
+  it('resolves again when the witness is missing or damaged, to the same repository', async () => {
+    const { root, olm, repo } = await system('tenstorrent.git', 'virtual/tenstorrent::tenstorrent')
+    const witness = path.join(root, 'var/cache/overlayman/sync-witness.json')
+    const generation = await readlink(repo)
+    const before = await snapshotTree(repo)
+    await rm(witness)
+    expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+    await writeFile(witness, '{"format":1,"inputs":')
+    expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+    expect(await readlink(repo)).toBe(generation)
+    expect(await snapshotTree(repo)).toEqual(before)
+  })
+
+  it('resolves again when the generation it names is no longer the published one', async () => {
+    const { root, olm, repo, packages } = await system('tenstorrent.git', 'dev-python/tt-flash::tenstorrent')
+    const witness = path.join(root, 'var/cache/overlayman/sync-witness.json')
+    const saved = await readFile(witness)
+    // Another request published a new generation; then the witness of the old one is put back.
+    ok(await olm('add', 'sys-kernel/tt-kmd::tenstorrent'))
+    await writeFile(witness, saved)
+    const r = ok(await olm('sync', '-v'))
+    expect(r.stderr).toMatch(RESOLVED)
+    expect(await packages()).toContain('sys-kernel/tt-kmd')
+    expect(await readlink(repo)).toMatch(/g-[0-9a-f]{24}$/)
+  })
+
+  it('repeats the warnings of the last resolution', async () => {
+    // voxtray needs dev-libs/libvoxnet, which exists nowhere.
+    const { olm, added } = await system('guru.git', 'app-voices/voxtray::guru', 'guru')
+    const warnings = (r: OlmRun) => r.stderr.split('\n').filter((l) => /nothing satisfies|warning/i.test(l))
+    expect(warnings(added).join('\n')).toMatch(/nothing satisfies dev-libs\/libvoxnet/)
+    const r = ok(await olm('sync', '-v'))
+    expect(r.stderr).toMatch(REUSED)
+    expect(warnings(r)).toEqual(warnings(added))
+  })
+})
