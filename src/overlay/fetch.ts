@@ -5,7 +5,7 @@ import type { Reporter } from '../report.js'
 import { cachedCommit, fetchGitOverlay, openGitTree } from './git.js'
 import { GitTreeError } from './git-tree.js'
 import type { OverlaySource } from './registry.js'
-import type { OverlayTree } from './tree.js'
+import type { OverlayTree, TreeEntry } from './tree.js'
 
 /** node-tar is loaded only when a tarball overlay is used: most syncs are git only, and start faster. */
 export const tarSource = () => import('./tar.js')
@@ -102,16 +102,24 @@ export function guardTree(tree: OverlayTree, url: string): OverlayTree {
       throw refuse(relPath, `is not a readable git tree (${err.message})`)
     }
   }
+  // The tree is an immutable snapshot: each directory is checked once, however often it is listed.
+  const checked = new Map<string, Promise<TreeEntry[] | null>>()
   return {
     overlay: tree.overlay,
     commit: tree.commit,
-    readDir: (relPath) =>
-      guarded(relPath, async () => {
-        const entries = await tree.readDir(relPath)
-        const bad = entries?.find((e) => e.name === '.' || e.name === '..' || e.name.includes('/') || CONTROL.test(e.name))
-        if (bad) throw refuse(relPath ? `${relPath}/${bad.name}` : bad.name, 'has a name that is not a plain file name (".", "..", "/" or a control character)')
-        return entries
-      }),
+    readDir(relPath) {
+      let listing = checked.get(relPath)
+      if (!listing) {
+        listing = guarded(relPath, async () => {
+          const entries = await tree.readDir(relPath)
+          const bad = entries?.find((e) => e.name === '.' || e.name === '..' || e.name.includes('/') || CONTROL.test(e.name))
+          if (bad) throw refuse(relPath ? `${relPath}/${bad.name}` : bad.name, 'has a name that is not a plain file name (".", "..", "/" or a control character)')
+          return entries
+        })
+        checked.set(relPath, listing)
+      }
+      return listing
+    },
     readFile: (relPath) => guarded(relPath, () => tree.readFile(relPath)),
     readLink: (relPath) => guarded(relPath, () => tree.readLink(relPath)),
   }

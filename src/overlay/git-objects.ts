@@ -162,29 +162,37 @@ function readLoose(gitdir: string, oid: string): GitObject | null {
   return { type: type as GitObjectType, data: raw.subarray(nul + 1) }
 }
 
-/** A Map kept under a byte budget, dropping the least recently used. */
+/**
+ * A cache kept under a byte budget in two generations: new objects go to the
+ * young one; when it is full it becomes the old one and the previous old one
+ * is dropped; a hit in the old one moves up. Every step is O(1) — evicting the
+ * oldest entries of one Map one by one made V8 skip ever more deleted slots.
+ */
 class ByteLru {
-  private readonly map = new Map<string, GitObject>()
-  private bytes = 0
+  private young = new Map<string, GitObject>()
+  private old = new Map<string, GitObject>()
+  private youngBytes = 0
   constructor(private readonly budget: number) {}
 
   get(key: string): GitObject | undefined {
-    const v = this.map.get(key)
+    const hit = this.young.get(key)
+    if (hit) return hit
+    const v = this.old.get(key)
     if (v) {
-      this.map.delete(key)
-      this.map.set(key, v)
+      this.old.delete(key)
+      this.set(key, v)
     }
     return v
   }
 
   set(key: string, v: GitObject): void {
     if (v.data.length > this.budget / 4) return
-    this.map.set(key, v)
-    this.bytes += v.data.length
-    for (const [k, old] of this.map) {
-      if (this.bytes <= this.budget) break
-      this.map.delete(k)
-      this.bytes -= old.data.length
+    if (this.youngBytes + v.data.length > this.budget / 2) {
+      this.old = this.young
+      this.young = new Map()
+      this.youngBytes = 0
     }
+    this.young.set(key, v)
+    this.youngBytes += v.data.length
   }
 }

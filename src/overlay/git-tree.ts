@@ -38,15 +38,21 @@ export async function openGitTree(cacheDir: string, overlay: string, commit?: st
     return readTyped(store, e.oid, 'blob')
   }
 
+  const listings = new Map<string, TreeEntry[] | null>()
   const tree: OverlayTree = {
     overlay,
     commit: oid,
     async readDir(relPath) {
-      const entries = treeAt(normalize(relPath))
-      if (!entries) return null
-      return entries
-        .map((e): TreeEntry => ({ name: e.path, type: typeOf(e.mode), executable: e.mode === '100755' }))
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      const key = normalize(relPath)
+      let listing = listings.get(key)
+      if (listing === undefined) {
+        const entries = treeAt(key)
+        listing = entries
+          ?.map((e): TreeEntry => ({ name: e.path, type: typeOf(e.mode), executable: e.mode === '100755', ...(typeOf(e.mode) === 'file' && { id: `git:${e.oid}` }) }))
+          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) ?? null
+        listings.set(key, listing)
+      }
+      return listing
     },
     readFile: async (relPath) => blobOf(relPath, 'file'),
     readLink: async (relPath) => blobOf(relPath, 'symlink')?.toString('utf8') ?? null,

@@ -13,6 +13,11 @@ export interface TreeEntry {
   type: TreeEntryType
   /** true for a file whose mode has the owner execute bit (git mode 100755). */
   executable: boolean
+  /**
+   * For a file, an id of its content the tree knows without reading it
+   * ("git:<blob oid>"): equal ids, equal bytes. Absent where only reading tells.
+   */
+  id?: string
 }
 
 export interface OverlayTree {
@@ -20,7 +25,7 @@ export interface OverlayTree {
   readonly overlay: string
   /** Commit id for git sources, content digest for tarballs and directories. */
   readonly commit: string
-  /** Entries of a directory sorted by name, or null when relPath is not a directory. */
+  /** Entries of a directory sorted by name, or null when relPath is not a directory. The caller must not modify them. */
   readDir(relPath: string): Promise<TreeEntry[] | null>
   /** Bytes of a regular file, or null when relPath is not a regular file. */
   readFile(relPath: string): Promise<Buffer | null>

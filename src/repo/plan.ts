@@ -6,21 +6,28 @@ import type { Closure, ClosurePackage, Reason } from '../resolve/closure-types.j
 import { renderProfiles } from './profiles-text.js'
 
 /**
- * One file of the generated repository. A file carries its size and sha256,
+ * One file of the generated repository. A file carries an id of its content,
  * not its bytes: a plan for thousands of packages would otherwise hold every
- * file in memory until it is written. `read` fetches the bytes again (overlay
- * trees are immutable snapshots, so they are the bytes that were hashed).
+ * file in memory until it is written. The id is the overlay's own where it has
+ * one ("git:<blob oid>", known without reading the file), else
+ * "sha256:<hex>" of the bytes. `read` fetches the bytes (overlay trees are
+ * immutable snapshots, so they are the bytes the id names).
  */
 export type PlanEntry =
-  | { relPath: string; kind: 'file'; size: number; sha256: string; executable: boolean; read: () => Promise<Buffer> }
+  | { relPath: string; kind: 'file'; id: string; executable: boolean; read: () => Promise<Buffer> }
   | { relPath: string; kind: 'symlink'; target: string }
 
-type FileEntry = Extract<PlanEntry, { kind: 'file' }>
+export type FileEntry = Extract<PlanEntry, { kind: 'file' }>
 
 /** A file entry over bytes at hand. Without `reread` the bytes are kept (small generated text); with it they are dropped and fetched again to write. */
 export function fileEntry(relPath: string, content: Buffer, executable: boolean, reread?: () => Promise<Buffer>): FileEntry {
-  const sha256 = createHash('sha256').update(content).digest('hex')
-  return { relPath, kind: 'file', size: content.length, sha256, executable, read: reread ?? (async () => content) }
+  return { relPath, kind: 'file', id: contentId(content, 'sha256'), executable, read: reread ?? (async () => content) }
+}
+
+/** The id of bytes in the scheme of `like` (an id, or a scheme name): what a file holding them would have as its id. */
+export function contentId(content: Buffer, like: string): string {
+  if (like.startsWith('git')) return `git:${createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex')}`
+  return `sha256:${createHash('sha256').update(content).digest('hex')}`
 }
 
 export interface WritePlan {
@@ -102,19 +109,22 @@ function checkLink(tree: OverlayTree, pkgDir: string, relPath: string, target: s
 }
 
 async function copyFile(tree: OverlayTree, relPath: string): Promise<PlanEntry> {
-  const content = await tree.readFile(relPath)
+  const dir = relPath.slice(0, relPath.lastIndexOf('/'))
+  const name = relPath.slice(relPath.lastIndexOf('/') + 1)
+  const entry = ((await tree.readDir(dir)) ?? []).find((e) => e.name === name)
+  const reread = async () => {
+    const again = await tree.readFile(relPath)
+    if (again === null) throw new Error(`${relPath} vanished from the ::${tree.overlay} snapshot`)
+    return again
+  }
+  // The tree knows the content's id: nothing is read until the file is written, if it is written at all.
+  if (entry?.type === 'file' && entry.id) return { relPath, kind: 'file', id: entry.id, executable: entry.executable, read: reread }
+  const content = entry?.type === 'file' ? await tree.readFile(relPath) : null
   if (content === null) {
     const kind = (await tree.readLink(relPath)) !== null ? 'a symlink' : 'not a regular file'
     throw new OlmError('UNSAFE_PATH', `${relPath} in ::${tree.overlay} is ${kind}; refusing to copy it`, { overlay: tree.overlay, file: relPath })
   }
-  const dir = relPath.slice(0, relPath.lastIndexOf('/'))
-  const name = relPath.slice(relPath.lastIndexOf('/') + 1)
-  const entry = ((await tree.readDir(dir)) ?? []).find((e) => e.name === name)
-  return fileEntry(relPath, content, entry?.executable ?? false, async () => {
-    const again = await tree.readFile(relPath)
-    if (again === null) throw new Error(`${relPath} vanished from the ::${tree.overlay} snapshot`)
-    return again
-  })
+  return fileEntry(relPath, content, entry?.executable ?? false, reread)
 }
 
 function digestOf(entries: PlanEntry[]): string {
@@ -122,7 +132,7 @@ function digestOf(entries: PlanEntry[]): string {
   for (const e of entries) {
     h.update(`${e.kind}\0${e.relPath}\0`)
     if (e.kind === 'symlink') h.update(e.target)
-    else h.update(`${e.executable ? 'x' : '-'}\0${e.size}\0${e.sha256}`)
+    else h.update(`${e.executable ? 'x' : '-'}\0${e.id}`)
     h.update('\0')
   }
   return h.digest('hex')

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto'
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
 import { isErrno } from '../config/load.js'
-import type { PlanEntry, WritePlan } from './plan.js'
+import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
 
 /** The fs calls publishing uses; tests wrap it to inject ENOSPC/EIO at the Nth call. */
 export type Fs = Pick<typeof nodeFs, 'mkdir' | 'mkdtemp' | 'open' | 'rename' | 'rm' | 'symlink' | 'readlink' | 'lstat' | 'readdir' | 'chmod' | 'readFile' | 'link'>
@@ -53,11 +52,15 @@ async function publish(plan: WritePlan, location: string, fs: Fs): Promise<Publi
   if (built) {
     const stage = await fs.mkdtemp(path.join(genDir, '.stage-'))
     try {
-      await writeEntries(plan.entries, stage, fs, current === null ? null : path.join(genDir, current))
+      const previous = current === null ? null : { dir: path.join(genDir, current), files: await readFileList(genDir, current, fs) }
+      const files = await writeEntries(plan.entries, stage, fs, previous)
       await fs.chmod(stage, 0o755)
+      // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
+      await writeFileList(genDir, genName, files, fs)
       await fs.rename(stage, target)
     } catch (err) {
       await fs.rm(stage, { recursive: true, force: true }).catch(() => {})
+      await removeFileList(genDir, genName, fs)
       throw wrapWrite(err, location)
     }
   }
@@ -65,7 +68,10 @@ async function publish(plan: WritePlan, location: string, fs: Fs): Promise<Publi
     await swapLink(location, path.join(path.basename(genDir), genName), fs)
   } catch (err) {
     // Not published: a generation nobody points at is debris.
-    if (built) await fs.rm(target, { recursive: true, force: true }).catch(() => {})
+    if (built) {
+      await fs.rm(target, { recursive: true, force: true }).catch(() => {})
+      await removeFileList(genDir, genName, fs)
+    }
     throw err
   }
   // After the rename the new generation is live, so a failure from here on is
@@ -96,7 +102,16 @@ export async function currentGeneration(location: string, fs: Fs = nodeFs): Prom
 /** Files written and fsynced at once: fsync waits on the disk, and the disk takes many at a time. */
 const WRITE_CONCURRENCY = 32
 
-async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: string | null): Promise<void> {
+/** What a generation holds, file by file: its content id, size and mode (`<gen>.files` beside it). */
+type FileList = Map<string, { id: string; size: number; executable: boolean }>
+
+interface Previous {
+  dir: string
+  /** null when the previous generation has no list (written by an older olm, or lost) */
+  files: FileList | null
+}
+
+async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null): Promise<FileList> {
   const dirs = new Set<string>()
   for (const e of entries) {
     const dir = path.dirname(path.join(root, e.relPath))
@@ -106,21 +121,35 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous
     // "app-misc" of "app-misc/foo/x" would stay 0700, unreadable by portage.
     for (let d = dir; d !== root && !dirs.has(d); d = path.dirname(d)) dirs.add(d)
   }
-  await settleAll(entries.map((e) => () => writeEntry(e, path.join(root, e.relPath), fs, previous)))
+  const files: FileList = new Map()
+  await settleAll(
+    entries.map((e) => async () => {
+      const size = await writeEntry(e, path.join(root, e.relPath), fs, previous)
+      if (e.kind === 'file') files.set(e.relPath, { id: e.id, size: size!, executable: e.executable })
+    }),
+  )
   await settleAll([...dirs].map((dir) => () => syncDir(dir, fs)))
   await syncDir(root, fs)
+  return files
 }
 
-async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: string | null): Promise<void> {
+/** Writes one entry; for a file, returns its size. */
+async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous | null): Promise<number | undefined> {
   if (e.kind === 'symlink') return void (await fs.symlink(e.target, file))
   // Generations are never modified once published: a file the previous one
   // already holds, byte for byte and mode for mode, is shared by a hard link
   // instead of being written and fsynced again.
-  const old = previous === null ? null : path.join(previous, e.relPath)
-  if (old !== null && (await holdsSame(old, e, fs))) return void (await fs.link(old, file))
+  if (previous) {
+    const old = path.join(previous.dir, e.relPath)
+    const size = await sameFileSize(old, e, previous.files, fs)
+    if (size !== null) {
+      await fs.link(old, file)
+      return size
+    }
+  }
   // Modes are set explicitly: never setuid/setgid/world-writable, whatever the umask or the overlay said.
   const content = await e.read()
-  if (content.length !== e.size || sha256(content) !== e.sha256) throw new Error(`${e.relPath} changed between planning and writing`)
+  if (contentId(content, e.id) !== e.id) throw new Error(`${e.relPath} changed between planning and writing`)
   const fh = await fs.open(file, 'wx', e.executable ? 0o755 : 0o644)
   try {
     await fh.writeFile(content)
@@ -129,21 +158,66 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: string |
   } finally {
     await fh.close()
   }
+  return content.length
 }
 
-async function holdsSame(file: string, e: Extract<PlanEntry, { kind: 'file' }>, fs: Fs): Promise<boolean> {
+/**
+ * The size of the previous generation's file when it holds what `e` names:
+ * by its file list (id, size and mode checked against the file) without
+ * reading it, or, with no list, by reading and hashing it. Null otherwise.
+ */
+async function sameFileSize(file: string, e: FileEntry, list: FileList | null, fs: Fs): Promise<number | null> {
+  const listed = list?.get(e.relPath)
+  if (list && (!listed || listed.id !== e.id || listed.executable !== e.executable)) return null
   try {
     const st = await fs.lstat(file)
-    if (!st.isFile() || st.size !== e.size || (st.mode & 0o7777) !== (e.executable ? 0o755 : 0o644)) return false
-    return sha256(await fs.readFile(file)) === e.sha256
+    if (!st.isFile() || (st.mode & 0o7777) !== (e.executable ? 0o755 : 0o644)) return null
+    if (listed) return st.size === listed.size ? st.size : null
+    return contentId(await fs.readFile(file), e.id) === e.id ? st.size : null
   } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null
     throw err
   }
 }
 
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex')
+const fileListName = (generation: string) => `${generation}.files`
+
+async function readFileList(genDir: string, generation: string, fs: Fs): Promise<FileList | null> {
+  let text: string
+  try {
+    text = (await fs.readFile(path.join(genDir, fileListName(generation)))).toString('utf8')
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null
+    throw err
+  }
+  const list: FileList = new Map()
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    // "<id> <size> <x|-> <relPath>": the path last, as it may hold spaces.
+    const m = /^(\S+) (\d+) ([x-]) (.+)$/.exec(line)
+    if (!m) return null // not a list olm wrote: verify by reading instead
+    list.set(m[4]!, { id: m[1]!, size: Number(m[2]), executable: m[3] === 'x' })
+  }
+  return list
+}
+
+async function removeFileList(genDir: string, generation: string, fs: Fs): Promise<void> {
+  const file = path.join(genDir, fileListName(generation))
+  for (const f of [file, `${file}.tmp`]) await fs.rm(f, { force: true }).catch(() => {})
+}
+
+async function writeFileList(genDir: string, generation: string, files: FileList, fs: Fs): Promise<void> {
+  const lines = [...files].map(([relPath, f]) => `${f.id} ${f.size} ${f.executable ? 'x' : '-'} ${relPath}\n`)
+  const file = path.join(genDir, fileListName(generation))
+  const tmp = `${file}.tmp`
+  const fh = await fs.open(tmp, 'w', 0o644)
+  try {
+    await fh.writeFile(lines.join(''))
+    await fh.datasync()
+  } finally {
+    await fh.close()
+  }
+  await fs.rename(tmp, file)
 }
 
 /**
@@ -195,7 +269,7 @@ async function swapLink(location: string, target: string, fs: Fs): Promise<void>
 
 async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs): Promise<void> {
   for (const name of await fs.readdir(genDir)) {
-    if (keep.has(name)) continue
+    if (keep.has(name.replace(/\.files$/, ''))) continue
     // Staging dirs of interrupted runs are debris too; olm holds the lock, so none is live.
     if (name.startsWith('g-') || name.startsWith('.stage-')) await fs.rm(path.join(genDir, name), { recursive: true, force: true })
   }

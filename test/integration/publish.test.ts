@@ -46,7 +46,9 @@ describe('publishPlan', () => {
 
     await publishPlan(plan({ 'profiles/repo_name': 'overlayman\n', x: '1' }, 'bbb'), location)
     await publishPlan(plan({ 'profiles/repo_name': 'overlayman\n', y: '2' }, 'ccc'), location)
-    expect((await readdir(generationsDir(location))).sort()).toEqual([`g-bbb${'0'.repeat(21)}`, `g-ccc${'0'.repeat(21)}`])
+    // each generation with the list of its files that the next publish reuses by
+    const kept = [`g-bbb${'0'.repeat(21)}`, `g-ccc${'0'.repeat(21)}`]
+    expect((await readdir(generationsDir(location))).sort()).toEqual(kept.flatMap((g) => [g, `${g}.files`]))
     expect(await readlink(location)).toBe(`.overlayman.olm/g-ccc${'0'.repeat(21)}`)
   })
 
@@ -71,6 +73,35 @@ describe('publishPlan', () => {
     // and the next, healthy, run succeeds
     expect((await publishPlan(next, location)).changed).toBe(true)
     expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('new\n')
+  })
+
+  describe('a file the previous generation holds is shared, not written again', () => {
+    const files = { 'profiles/repo_name': 'overlayman\n', 'cat/pkg/pkg-1.ebuild': 'EAPI=8\n', 'cat/pkg/files/run.sh': '#!/bin/sh\n' }
+    const ino = async (location: string, rel: string) => (await lstat(path.join(location, rel))).ino
+
+    it.each([
+      ['by the list of its files', async () => {}],
+      ['by reading it, when the list is gone', (genDir: string) => nodeFs.rm(path.join(genDir, `g-one${'0'.repeat(21)}.files`))],
+      ['by reading it, when the list is not one olm wrote', (genDir: string) => writeFile(path.join(genDir, `g-one${'0'.repeat(21)}.files`), 'garbage\n')],
+    ])('%s', async (_, damage) => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(files, 'one'), location)
+      const before = { ebuild: await ino(location, 'cat/pkg/pkg-1.ebuild'), script: await ino(location, 'cat/pkg/files/run.sh') }
+      await damage(generationsDir(location))
+      await publishPlan(plan({ ...files, 'profiles/repo_name': 'renamed\n' }, 'two'), location)
+      expect(await ino(location, 'cat/pkg/pkg-1.ebuild')).toBe(before.ebuild)
+      expect(await ino(location, 'cat/pkg/files/run.sh')).toBe(before.script)
+      expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('renamed\n')
+    })
+
+    it('is written again when the previous copy no longer matches its list', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(files, 'one'), location)
+      // Someone edited the live generation in place (it is never olm that does).
+      await writeFile(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'EAPI=8\n# edited\n')
+      await publishPlan(plan({ ...files, 'profiles/repo_name': 'renamed\n' }, 'two'), location)
+      expect(await readFile(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
+    })
   })
 
   it('refuses to replace a directory it did not create', async () => {
