@@ -21,6 +21,7 @@ export interface OverlayEbuild {
 
 /** What the resolver needs of an ebuild's metadata (the md5-cache keys it reads). */
 export interface EbuildMetadata {
+  /** evaluated: the whole entry, written as the repository's cache entry; from the overlay's md5-cache: only the keys resolution reads */
   entry: CacheEntry
   /** where the metadata came from: the overlay's own cache, or evaluating the ebuild. */
   origin: 'md5-cache' | 'evaluated'
@@ -136,6 +137,25 @@ async function loadMetadata(
 
 function toMetadata(entry: CacheEntry, origin: EbuildMetadata['origin']): EbuildMetadata {
   const [slot = '0', subSlot] = cacheValue(entry, 'SLOT').split('/')
-  return { entry, origin, slot, subSlot: subSlot ?? slot, eclasses: entry.eclasses.map((e) => e.name) }
+  const eclasses = entry.eclasses.map((e) => e.name)
+  // The overlay's own entry is copied from the overlay, so only what resolution reads is kept of it.
+  const kept = origin === 'md5-cache' ? { keys: resolverKeys(entry), eclasses: [], md5: '' } : entry
+  return { entry: kept, origin, slot, subSlot: subSlot ?? slot, eclasses }
+}
+
+/** The keys the resolver and the closure rules read: dependencies, LICENSE, SLOT, SRC_URI (mirrors). */
+const RESOLVER_KEYS = ['SLOT', 'LICENSE', 'SRC_URI', 'DEPEND', 'RDEPEND', 'BDEPEND', 'PDEPEND', 'IDEPEND']
+
+/**
+ * Copies of those values: a value sliced from the entry's text keeps the whole
+ * text alive (V8 slices share their parent), ~1.5 KB per ebuild examined.
+ */
+function resolverKeys(entry: CacheEntry): Map<string, string> {
+  const keys = new Map<string, string>()
+  for (const key of RESOLVER_KEYS) {
+    const value = entry.keys.get(key)
+    if (value !== undefined) keys.set(key, Buffer.from(value, 'utf8').toString('utf8'))
+  }
+  return keys
 }
 
