@@ -2,6 +2,7 @@ import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
 import { isErrno } from '../config/load.js'
+import { type Flush, systemFlush } from './flush.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
 
 /** The fs calls publishing uses; tests wrap it to inject ENOSPC/EIO at the Nth call. */
@@ -27,20 +28,21 @@ export interface PublishResult {
 
 /**
  * Publishes a plan atomically: the files are written into a staging
- * directory, fsynced, renamed to a generation directory named by the plan's
+ * directory, made durable (`durability`: one syncfs, else an fsync per file),
+ * renamed to a generation directory named by the plan's
  * digest, and the location symlink is replaced by rename(2) — one atomic
  * step, so a reader sees the old repository or the new one, never neither.
  * The previous generation is kept (a running emerge may still read it).
  */
-export async function publishPlan(plan: WritePlan, location: string, fs: Fs = nodeFs): Promise<PublishResult> {
+export async function publishPlan(plan: WritePlan, location: string, fs: Fs = nodeFs, durability: Flush = systemFlush()): Promise<PublishResult> {
   try {
-    return await publish(plan, location, fs)
+    return await publish(plan, location, fs, durability)
   } catch (err) {
     throw wrapWrite(err, location)
   }
 }
 
-async function publish(plan: WritePlan, location: string, fs: Fs): Promise<PublishResult> {
+async function publish(plan: WritePlan, location: string, fs: Fs, durability: Flush): Promise<PublishResult> {
   const genDir = generationsDir(location)
   const genName = `g-${plan.digest.slice(0, 24)}`
   const current = await currentGeneration(location, fs)
@@ -53,7 +55,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs): Promise<Publi
     const stage = await fs.mkdtemp(path.join(genDir, '.stage-'))
     try {
       const previous = current === null ? null : { dir: path.join(genDir, current), files: await readFileList(genDir, current, fs) }
-      const files = await writeEntries(plan.entries, stage, fs, previous)
+      const files = await writeEntries(plan.entries, stage, fs, previous, durability)
       await fs.chmod(stage, 0o755)
       // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
       await writeFileList(genDir, genName, files, fs)
@@ -111,7 +113,7 @@ interface Previous {
   files: FileList | null
 }
 
-async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null): Promise<FileList> {
+async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, durability: Flush): Promise<FileList> {
   const dirs = new Set<string>()
   for (const e of entries) {
     const dir = path.dirname(path.join(root, e.relPath))
@@ -124,17 +126,18 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous
   const files: FileList = new Map()
   await settleAll(
     entries.map((e) => async () => {
-      const size = await writeEntry(e, path.join(root, e.relPath), fs, previous)
+      const size = await writeEntry(e, path.join(root, e.relPath), fs, previous, !durability.batch)
       if (e.kind === 'file') files.set(e.relPath, { id: e.id, size: size!, executable: e.executable })
     }),
   )
-  await settleAll([...dirs].map((dir) => () => syncDir(dir, fs)))
-  await syncDir(root, fs)
+  await settleAll([...dirs].map((dir) => () => fixDir(dir, fs, !durability.batch)))
+  await fixDir(root, fs, !durability.batch)
+  await durability.flush(root)
   return files
 }
 
 /** Writes one entry; for a file, returns its size. */
-async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous | null): Promise<number | undefined> {
+async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous | null, fsync: boolean): Promise<number | undefined> {
   if (e.kind === 'symlink') return void (await fs.symlink(e.target, file))
   // Generations are never modified once published: a file the previous one
   // already holds, byte for byte and mode for mode, is shared by a hard link
@@ -154,7 +157,7 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous
   try {
     await fh.writeFile(content)
     await fh.chmod(e.executable ? 0o755 : 0o644)
-    await fh.datasync()
+    if (fsync) await fh.datasync()
   } finally {
     await fh.close()
   }
@@ -242,14 +245,19 @@ async function settleAll(tasks: (() => Promise<void>)[]): Promise<void> {
   if (failure) throw failure.err
 }
 
-async function syncDir(dir: string, fs: Fs): Promise<void> {
+/** 0755 whatever the umask made of it, and fsynced unless the whole file system is flushed later. */
+async function fixDir(dir: string, fs: Fs, fsync: boolean): Promise<void> {
   const fh = await fs.open(dir, 'r')
   try {
     await fh.chmod(0o755)
-    await fh.sync()
+    if (fsync) await fh.sync()
   } finally {
     await fh.close()
   }
+}
+
+async function syncDir(dir: string, fs: Fs): Promise<void> {
+  await fixDir(dir, fs, true)
 }
 
 async function swapLink(location: string, target: string, fs: Fs): Promise<void> {

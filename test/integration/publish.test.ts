@@ -3,6 +3,7 @@ import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { fileEntry, type WritePlan } from '../../src/repo/plan.js'
+import { fileByFile, syncfsFlush, systemFlush } from '../../src/repo/flush.js'
 import { type Fs, generationsDir, publishPlan } from '../../src/repo/publish.js'
 import { registerRepository, replaceSection } from '../../src/repo/repos-conf-entry.js'
 import { snapshotTree } from '../helpers/olm.js'
@@ -73,6 +74,44 @@ describe('publishPlan', () => {
     // and the next, healthy, run succeeds
     expect((await publishPlan(next, location)).changed).toBe(true)
     expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('new\n')
+  })
+
+  describe('durability', () => {
+    const files = { 'profiles/repo_name': 'overlayman\n', 'cat/pkg/pkg-1.ebuild': 'EAPI=8\n' }
+
+    it('flushes the new generation before the location points at it', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(files, 'one'), location)
+      const seen: { dir: string; live: string; holds: string }[] = []
+      const recording = {
+        batch: true,
+        flush: async (dir: string) =>
+          void seen.push({ dir, live: await readlink(location), holds: await readFile(path.join(dir, 'profiles/repo_name'), 'utf8') }),
+      }
+      await publishPlan(plan({ ...files, 'profiles/repo_name': 'two\n' }, 'two'), location, nodeFs, recording)
+      expect(seen).toEqual([{ dir: expect.stringContaining('.stage-'), live: `.overlayman.olm/g-one${'0'.repeat(21)}`, holds: 'two\n' }])
+      expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('two\n')
+    })
+
+    it('publishes nothing when the flush fails, and names what failed', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(files, 'one'), location)
+      const before = await snapshotTree(location + '/')
+      // A real sync(1) stand-in that fails, as one reporting an I/O error would.
+      await expect(publishPlan(plan({ ...files, x: 'y' }, 'two'), location, nodeFs, syncfsFlush('/bin/false'))).rejects.toThrow(/could not write the repository.*\/bin\/false -f .*exit 1/)
+      expect(await snapshotTree(location + '/')).toEqual(before)
+      expect((await readdir(generationsDir(location))).filter((n) => !n.startsWith('g-one'))).toEqual([])
+    })
+
+    it.each([
+      ['file by file', fileByFile],
+      ['by the system sync(1)', systemFlush()],
+    ])('writes the same repository %s', async (_, durability) => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan({ ...files, 'a/run.sh': 'echo\n' }, 'one'), location, nodeFs, durability)
+      expect(await readFile(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
+      expect((await lstat(path.join(location, 'a/run.sh'))).mode & 0o777).toBe(0o755)
+    })
   })
 
   describe('a file the previous generation holds is shared, not written again', () => {
