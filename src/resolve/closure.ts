@@ -2,7 +2,7 @@ import type { Request } from '../config/requests.js'
 import { OlmError } from '../errors.js'
 import type { LocalTree } from '../local/local-tree.js'
 import { type Atom, atomKey, atomMatches, formatAtom } from '../pms/atom.js'
-import { type DepNode, formatDepend, licenseNames, parseDepend } from '../pms/depend.js'
+import { type DepNode, formatDepend, licenseNames, parseDepend, walkAtoms } from '../pms/depend.js'
 import { cacheValue } from '../pms/md5cache.js'
 import { isValidEclassName, isValidLicenseName } from '../pms/names.js'
 import { compareVersions } from '../pms/version.js'
@@ -160,17 +160,21 @@ class ResolverState {
       if (ownLicenses.has(name)) this.addItem(this.licenses, name, index, { kind: 'license', by: cpv }, [...pkg.chain, `${cpv} LICENSE ${name}`])
       else this.warnings.push(`license ${name} of ${cpv}::${index.overlay} is in neither the overlay nor the local tree`)
     }
+    const parsed: [variable: string, nodes: DepNode[]][] = []
     for (const variable of DEP_VARS) {
       const value = cacheValue(md.entry, variable)
       if (!value) continue
-      let nodes: DepNode[]
       try {
-        nodes = parseDepend(value, 'depend')
+        parsed.push([variable, parseDepend(value, 'depend')])
       } catch (err) {
         if (!(err instanceof OlmError)) throw err
         this.warnings.push(`${variable} of ${cpv}::${index.overlay} is malformed (${err.message}); its dependencies are skipped`)
-        continue
       }
+    }
+    // The local tree is read on disk: its answers for every atom are asked at
+    // once, so the reads overlap; the decisions below still go one by one.
+    for (const [, nodes] of parsed) for (const atom of walkAtoms(nodes)) if (!atom.blocker) void this.input.local.satisfies(atom).catch(() => {})
+    for (const [variable, nodes] of parsed) {
       const ctx = { index, cpv, variable, chain: pkg.chain }
       for (const node of nodes) await this.require(node, ctx)
     }
