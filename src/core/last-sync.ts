@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { writeAtomic } from '../repo/repos-conf-entry.js'
+import { writeCacheFile } from './cache-file.js'
 
 /** What `olm status` reports of the last sync; kept in cache-dir, the only place a no-change sync may write. */
 export interface LastSync {
@@ -11,8 +11,7 @@ export interface LastSync {
 }
 
 export async function writeLastSync(cacheDir: string, record: LastSync): Promise<void> {
-  await fs.mkdir(cacheDir, { recursive: true })
-  await writeAtomic(path.join(cacheDir, 'last-sync.json'), JSON.stringify(record, null, 2) + '\n')
+  await writeCacheFile(path.join(cacheDir, 'last-sync.json'), JSON.stringify(record, null, 2) + '\n')
 }
 
 export async function readLastSync(cacheDir: string): Promise<LastSync | null> {

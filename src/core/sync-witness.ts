@@ -4,9 +4,9 @@ import path from 'node:path'
 import type { Request } from '../config/requests.js'
 import { type LocalRead, readsUnchanged } from '../local/local-reads.js'
 import type { FetchedOverlay } from '../overlay/fetch.js'
-import { writeAtomic } from '../repo/repos-conf-entry.js'
 import type { Unsatisfied } from '../resolve/closure-types.js'
 import { OLM_VERSION } from '../version.js'
+import { writeCacheFile } from './cache-file.js'
 import { type Context, localRepos } from './context.js'
 
 /**
@@ -59,7 +59,7 @@ export async function readWitness(cacheDir: string): Promise<SyncWitness | null>
 }
 
 export async function writeWitness(cacheDir: string, witness: Omit<SyncWitness, 'format'>): Promise<void> {
-  await writeAtomic(witnessFile(cacheDir), JSON.stringify({ format: FORMAT, ...witness }) + '\n')
+  await writeCacheFile(witnessFile(cacheDir), JSON.stringify({ format: FORMAT, ...witness }) + '\n')
 }
 
 export async function removeWitness(cacheDir: string): Promise<void> {

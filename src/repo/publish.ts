@@ -51,8 +51,14 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   await fs.chmod(genDir, 0o755)
   const target = path.join(genDir, genName)
   const built = !(await exists(target, fs))
+  const keep = [genName, current ?? '']
+  let pruning: Promise<void> | null = null
   if (built) {
     const stage = await fs.mkdtemp(path.join(genDir, '.stage-'))
+    // Older generations are removed while the new one is written (the disk
+    // does both at once); none is live, and a failure to prune is no failure:
+    // the next run prunes.
+    pruning = pruneGenerations(genDir, new Set([...keep, path.basename(stage)]), fs).catch(() => {})
     try {
       const previous = current === null ? null : { dir: path.join(genDir, current), files: await readFileList(genDir, current, fs) }
       const files = await writeEntries(plan.entries, stage, fs, previous, durability)
@@ -61,6 +67,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
       await writeFileList(genDir, genName, files, fs)
       await fs.rename(stage, target)
     } catch (err) {
+      await pruning
       await fs.rm(stage, { recursive: true, force: true }).catch(() => {})
       await removeFileList(genDir, genName, fs)
       throw wrapWrite(err, location)
@@ -69,6 +76,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   try {
     await swapLink(location, path.join(path.basename(genDir), genName), fs)
   } catch (err) {
+    await pruning
     // Not published: a generation nobody points at is debris.
     if (built) {
       await fs.rm(target, { recursive: true, force: true }).catch(() => {})
@@ -83,8 +91,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   await syncDir(path.dirname(location), fs).catch((err: Error) => {
     warning = `published ${location}, but could not sync its directory to disk (${err.message}); a power loss may bring back the previous generation`
   })
-  // A failure to prune is no failure of the sync (the next run prunes).
-  await pruneGenerations(genDir, new Set([genName, current ?? '']), fs).catch(() => {})
+  await (pruning ?? pruneGenerations(genDir, new Set(keep), fs).catch(() => {}))
   return { changed: true, generation: genName, warning }
 }
 
@@ -277,7 +284,7 @@ async function swapLink(location: string, target: string, fs: Fs): Promise<void>
 
 async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs): Promise<void> {
   for (const name of await fs.readdir(genDir)) {
-    if (keep.has(name.replace(/\.files$/, ''))) continue
+    if (keep.has(name.replace(/\.files(\.tmp)?$/, ''))) continue
     // Staging dirs of interrupted runs are debris too; olm holds the lock, so none is live.
     if (name.startsWith('g-') || name.startsWith('.stage-')) await fs.rm(path.join(genDir, name), { recursive: true, force: true })
   }
