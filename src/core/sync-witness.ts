@@ -4,6 +4,7 @@ import path from 'node:path'
 import type { Request } from '../config/requests.js'
 import { type LocalRead, readsUnchanged } from '../local/local-reads.js'
 import type { FetchedOverlay } from '../overlay/fetch.js'
+import { type OverlayRead, overlayReadsUnchanged } from '../overlay/read-log.js'
 import type { Unsatisfied } from '../resolve/closure-types.js'
 import { OLM_VERSION } from '../version.js'
 import { writeCacheFile } from './cache-file.js'
@@ -23,6 +24,14 @@ export interface SyncWitness {
   inputs: string
   generation: string
   reads: LocalRead[]
+  /**
+   * Per overlay, the commit resolved and what was read of it. A later commit
+   * whose answers to those reads are the same (it changed only packages olm
+   * does not copy) gives the same repository: it is not resolved either, and
+   * the repository keeps naming the commit its files were taken from.
+   * Null reads (tarballs): only the same commit holds.
+   */
+  overlays: Record<string, { commit: string; reads: OverlayRead[] | null }>
   /** what the sync reported, so a skipped one reports the same */
   outcome: SyncOutcome
 }
@@ -36,13 +45,13 @@ export interface SyncOutcome {
   warnings: string[]
 }
 
-const FORMAT = 1
+const FORMAT = 2
 
 const witnessFile = (cacheDir: string) => path.join(cacheDir, 'sync-witness.json')
 
-/** One digest of everything besides the local tree that a resolution reads. */
+/** One digest of everything besides the local tree and the overlays' contents that a resolution reads. */
 export function witnessInputs(ctx: Context, requests: readonly Request[], fetched: readonly FetchedOverlay[]): string {
-  const overlays = [...fetched].map((f) => ({ source: f.source, commit: f.tree.commit })).sort((a, b) => (a.source.overlay < b.source.overlay ? -1 : 1))
+  const overlays = [...fetched].map((f) => f.source).sort((a, b) => (a.overlay < b.overlay ? -1 : 1))
   // The local repositories as resolution sees them: olm's own entry, added on first publish, is not one.
   const local = { mainRepo: ctx.reposConf.mainRepo, repos: localRepos(ctx) }
   const inputs = { olm: OLM_VERSION, root: ctx.root, settings: ctx.settings, requests, local, overlays }
@@ -52,7 +61,7 @@ export function witnessInputs(ctx: Context, requests: readonly Request[], fetche
 export async function readWitness(cacheDir: string): Promise<SyncWitness | null> {
   try {
     const w = JSON.parse(await fs.readFile(witnessFile(cacheDir), 'utf8')) as SyncWitness
-    return w.format === FORMAT && typeof w.inputs === 'string' && Array.isArray(w.reads) && w.outcome ? w : null
+    return w.format === FORMAT && typeof w.inputs === 'string' && Array.isArray(w.reads) && w.overlays && w.outcome ? w : null
   } catch {
     return null // missing or damaged: resolve as if there were none
   }
@@ -66,12 +75,34 @@ export async function removeWitness(cacheDir: string): Promise<void> {
   await fs.rm(witnessFile(cacheDir), { force: true })
 }
 
-/** Whether the witness still holds for these inputs and the generation now published. */
-export async function witnessHolds(witness: SyncWitness | null, inputs: string, generation: string | null, generationDir: string): Promise<boolean> {
-  if (!witness || witness.inputs !== inputs || witness.generation !== generation) return false
+/**
+ * Whether the witness still holds for these inputs, overlays and the
+ * generation now published; `moved` when it holds for overlays at newer
+ * commits (the witness should then be rewritten with them).
+ */
+export async function witnessHolds(
+  witness: SyncWitness | null,
+  inputs: string,
+  fetched: readonly FetchedOverlay[],
+  generation: string | null,
+  generationDir: string,
+): Promise<{ holds: boolean; moved: boolean }> {
+  const no = { holds: false, moved: false }
+  if (!witness || witness.inputs !== inputs || witness.generation !== generation) return no
+  if (fetched.length !== Object.keys(witness.overlays).length) return no
   const published = await fs.stat(generationDir).then(
     (st) => st.isDirectory(),
     () => false,
   )
-  return published && (await readsUnchanged(witness.reads))
+  if (!published || !(await readsUnchanged(witness.reads))) return no
+  let moved = false
+  for (const f of fetched) {
+    const was = witness.overlays[f.source.overlay]
+    if (!was) return no
+    if (was.commit === f.tree.commit) continue
+    // A hostile or unreadable new commit is for the full resolution to report.
+    if (!was.reads || !(await overlayReadsUnchanged(f.tree, was.reads).catch(() => false))) return no
+    moved = true
+  }
+  return { holds: true, moved }
 }

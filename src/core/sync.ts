@@ -5,6 +5,7 @@ import type { Request } from '../config/requests.js'
 import { type FetchedOverlay, fetchOverlay } from '../overlay/fetch.js'
 import type { OverlaySource } from '../overlay/registry.js'
 import { LocalReadLog } from '../local/local-reads.js'
+import { loggingTree, OverlayReadLog } from '../overlay/read-log.js'
 import type { OverlayTree } from '../overlay/tree.js'
 import { buildPlan, type WritePlan } from '../repo/plan.js'
 import { acquireLock } from '../repo/lock.js'
@@ -72,11 +73,18 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     const inputs = witnessInputs(ctx, requests, fetched)
     // Only a plain `olm sync` may stand on the last resolution: add and remove change what is requested.
     if (!opts.pretend && !opts.beforePublish) {
-      const reused = await reuseLastResolution(ctx, inputs)
+      const reused = await reuseLastResolution(ctx, inputs, fetched)
       if (reused) return { ...(await finishUnchanged(ctx, reused)), fetched, failed }
     }
     const reads = new LocalReadLog()
-    const trees = new Map<string, OverlayTree>(fetched.map((f) => [f.source.overlay, f.tree]))
+    // What is read of each git overlay is logged, for the witness; a tarball's content digest is its commit.
+    const overlayReads = new Map(fetched.filter((f) => f.source.kind === 'git').map((f) => [f.source.overlay, new OverlayReadLog()]))
+    const trees = new Map<string, OverlayTree>(
+      fetched.map((f) => {
+        const log = overlayReads.get(f.source.overlay)
+        return [f.source.overlay, log ? loggingTree(f.tree, log) : f.tree]
+      }),
+    )
     const evaluator = opts.evaluate ? null : createSyncEvaluator(ctx, reads)
     const evaluate = opts.evaluate ?? evaluator!.evaluate
     const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, evaluate)]))
@@ -99,7 +107,8 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     result.repoChanged = published.changed
     if (published.warning) ctx.report.emit({ type: 'warn', code: 'WRITE_FAILED', message: published.warning })
     // Only a speed-up: without it the next sync resolves in full.
-    await writeWitness(ctx.cacheDir, { inputs, generation: published.generation, reads: reads.reads(), outcome }).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
+    const overlays = Object.fromEntries(fetched.map((f) => [f.source.overlay, { commit: f.tree.commit, reads: overlayReads.get(f.source.overlay)?.reads() ?? null }]))
+    await writeWitness(ctx.cacheDir, { inputs, generation: published.generation, reads: reads.reads(), overlays, outcome }).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
     result.reposConfChanged = (await registerRepository(ctx.paths.reposConf, ctx.settings.repoName, ctx.settings.location)).changed
     ctx.report.emit({ type: 'write:done', location: ctx.show(ctx.location), changed: published.changed })
     return result
@@ -124,12 +133,18 @@ async function fetchAll(ctx: Context, sources: OverlaySource[], opts: SyncOption
 }
 
 /** The last resolution's witness when it still holds (see SyncWitness). */
-async function reuseLastResolution(ctx: Context, inputs: string): Promise<SyncWitness | null> {
+async function reuseLastResolution(ctx: Context, inputs: string, fetched: FetchedOverlay[]): Promise<SyncWitness | null> {
   const witness = await readWitness(ctx.cacheDir)
-  if (!witness) return null
   const current = await currentGenerationOrNull(ctx.location)
-  const holds = current !== null && (await witnessHolds(witness, inputs, current, path.join(generationsDir(ctx.location), current)))
-  return holds ? witness : null
+  if (!witness || current === null) return null
+  const { holds, moved } = await witnessHolds(witness, inputs, fetched, current, path.join(generationsDir(ctx.location), current))
+  if (!holds) return null
+  if (moved) {
+    // The same reads hold at the new commits: the next sync compares against those.
+    const overlays = Object.fromEntries(fetched.map((f) => [f.source.overlay, { ...witness.overlays[f.source.overlay]!, commit: f.tree.commit }]))
+    await writeWitness(ctx.cacheDir, { ...witness, overlays }).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
+  }
+  return witness
 }
 
 async function finishUnchanged(ctx: Context, witness: SyncWitness): Promise<Omit<SyncResult, 'fetched' | 'failed'>> {

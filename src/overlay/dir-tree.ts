@@ -3,7 +3,7 @@ import { constants, type Stats } from 'node:fs'
 import { lstat, open, readdir, readlink } from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
-import type { OverlayTree, TreeEntry, TreeEntryType } from './tree.js'
+import { entryFromListing, type OverlayTree, type TreeEntry, type TreeEntryType } from './tree.js'
 
 /**
  * An OverlayTree over a real directory (an extracted tarball, a local
@@ -30,9 +30,10 @@ export function openDirTree(rootDir: string, overlay: string, commit: string): O
     return path.join(rootDir, ...parts)
   }
 
-  return {
+  const tree: OverlayTree = {
     overlay,
     commit,
+    entry: (relPath) => entryFromListing(tree, splitRelPath(relPath, overlay).join('/')),
     async readDir(relPath) {
       const dir = await locate(relPath)
       const st = dir === null ? null : await lstatOrNull(dir)
@@ -50,6 +51,7 @@ export function openDirTree(rootDir: string, overlay: string, commit: string): O
       return link !== null && st?.isSymbolicLink() ? readlink(link) : null
     },
   }
+  return tree
 }
 
 /**

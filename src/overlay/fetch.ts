@@ -5,7 +5,7 @@ import type { Reporter } from '../report.js'
 import { cachedCommit, fetchGitOverlay, openGitTree } from './git.js'
 import { GitTreeError } from './git-tree.js'
 import type { OverlaySource } from './registry.js'
-import type { OverlayTree, TreeEntry } from './tree.js'
+import { entryFromListing, type OverlayTree, type TreeEntry } from './tree.js'
 
 /** node-tar is loaded only when a tarball overlay is used: most syncs are git only, and start faster. */
 export const tarSource = () => import('./tar.js')
@@ -104,9 +104,11 @@ export function guardTree(tree: OverlayTree, url: string): OverlayTree {
   }
   // The tree is an immutable snapshot: each directory is checked once, however often it is listed.
   const checked = new Map<string, Promise<TreeEntry[] | null>>()
-  return {
+  const guardedTree: OverlayTree = {
     overlay: tree.overlay,
     commit: tree.commit,
+    // Through the checked listing of its directory, so a hostile name is refused here too.
+    entry: (relPath) => entryFromListing(guardedTree, relPath),
     readDir(relPath) {
       let listing = checked.get(relPath)
       if (!listing) {
@@ -123,4 +125,5 @@ export function guardTree(tree: OverlayTree, url: string): OverlayTree {
     readFile: (relPath) => guarded(relPath, () => tree.readFile(relPath)),
     readLink: (relPath) => guarded(relPath, () => tree.readLink(relPath)),
   }
+  return guardedTree
 }

@@ -1,5 +1,5 @@
 import { OlmError } from '../errors.js'
-import type { OverlayTree, TreeEntry, TreeEntryType } from './tree.js'
+import { entryFromListing, type OverlayTree, type TreeEntry, type TreeEntryType } from './tree.js'
 import { readState } from './git-store.js'
 import { openObjectStore, type ObjectStore } from './git-objects.js'
 
@@ -56,6 +56,7 @@ export async function openGitTree(cacheDir: string, overlay: string, commit?: st
     },
     readFile: async (relPath) => blobOf(relPath, 'file'),
     readLink: async (relPath) => blobOf(relPath, 'symlink')?.toString('utf8') ?? null,
+    entry: (relPath) => entryFromListing(tree, normalize(relPath)),
   }
   // OverlayTree has no close(): the pack files are released when the tree is collected.
   openStores.register(tree, store)

@@ -31,6 +31,16 @@ export interface OverlayTree {
   readFile(relPath: string): Promise<Buffer | null>
   /** Target of a symlink, or null when relPath is not a symlink. */
   readLink(relPath: string): Promise<string | null>
+  /** The entry at relPath as its directory lists it, null when there is none ("" has none). */
+  entry(relPath: string): Promise<TreeEntry | null>
+}
+
+/** `entry` for trees that answer it from their parent directory's listing. */
+export async function entryFromListing(tree: Pick<OverlayTree, 'readDir'>, relPath: string): Promise<TreeEntry | null> {
+  const slash = relPath.lastIndexOf('/')
+  const name = relPath.slice(slash + 1)
+  if (name === '') return null
+  return ((await tree.readDir(slash < 0 ? '' : relPath.slice(0, slash))) ?? []).find((e) => e.name === name) ?? null
 }
 
 /** Reads a text file, or null when absent. */

@@ -109,9 +109,7 @@ function checkLink(tree: OverlayTree, pkgDir: string, relPath: string, target: s
 }
 
 async function copyFile(tree: OverlayTree, relPath: string): Promise<PlanEntry> {
-  const dir = relPath.slice(0, relPath.lastIndexOf('/'))
-  const name = relPath.slice(relPath.lastIndexOf('/') + 1)
-  const entry = ((await tree.readDir(dir)) ?? []).find((e) => e.name === name)
+  const entry = await tree.entry(relPath)
   const reread = async () => {
     const again = await tree.readFile(relPath)
     if (again === null) throw new Error(`${relPath} vanished from the ::${tree.overlay} snapshot`)

@@ -1,7 +1,7 @@
 import { cp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeBareRepo } from '../helpers/bare-repo.js'
+import { commitChange, makeBareRepo } from '../helpers/bare-repo.js'
 import { type GitServer, gitHttpBackendMissing, startGitServer } from '../helpers/git-server.js'
 import { type OlmRun, runOlm, snapshotTree } from '../helpers/olm.js'
 import { FIXTURES, makeSystem } from '../helpers/system.js'
@@ -114,6 +114,57 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
     expect(r.stderr).toMatch(RESOLVED)
     expect(await packages()).toContain('sys-kernel/tt-kmd')
     expect(await readlink(repo)).toMatch(/g-[0-9a-f]{24}$/)
+  })
+
+  describe('an upstream commit', () => {
+    let n = 0
+    /** A repository of its own, so the commits of one test are not seen by another. */
+    async function moving(request: string) {
+      const repoName = `tenstorrent-moving-${n++}.git`
+      const bare = path.join(dir, 'git', repoName)
+      await makeBareRepo(path.join(FIXTURES, 'tenstorrent'), bare)
+      return { bare, ...(await system(repoName, request)) }
+    }
+    const fixture = (rel: string) => readFile(path.join(FIXTURES, 'tenstorrent', rel), 'utf8')
+
+    it('that changes only packages olm does not copy is not resolved, and the repository is kept', async () => {
+      const { bare, olm, repo } = await moving('dev-python/tt-flash::tenstorrent')
+      const generation = await readlink(repo)
+      const before = await snapshotTree(repo)
+      // A new version of a package in a category olm copies from, and a package it does not copy at all.
+      await commitChange(bare, {
+        'dev-python/tt-smi/tt-smi-3.0.6.ebuild': await fixture('dev-python/tt-smi/tt-smi-3.0.5.ebuild'),
+        'metadata/md5-cache/dev-python/tt-smi-3.0.6': await fixture('metadata/md5-cache/dev-python/tt-smi-3.0.5'),
+        'dev-util/tt-exalens/metadata.xml': (await fixture('dev-util/tt-exalens/metadata.xml')).replace('</pkgmetadata>', '<!-- edited --></pkgmetadata>'),
+      })
+      const r = ok(await olm('sync', '-v'))
+      expect(r.stderr).toMatch(REUSED)
+      expect(r.stdout).toMatch(/overlays updated, but the packages olm copies did not change/)
+      expect(await readlink(repo)).toBe(generation)
+      expect(await snapshotTree(repo)).toEqual(before)
+      // The witness now stands for the new commit: the next sync has nothing to compare.
+      const again = ok(await olm('sync', '-v'))
+      expect(again.stderr).toMatch(REUSED)
+      expect(again.stdout).toMatch(/nothing changed/)
+    })
+
+    it("that changes a file of a copied package's files/ is resolved, and the change copied", async () => {
+      const { bare, olm, repo } = await moving('sys-kernel/tt-kmd::tenstorrent')
+      const patch = 'sys-kernel/tt-kmd/files/tt-kmd-1.34-linux-6.12.patch'
+      await commitChange(bare, { [patch]: (await fixture(patch)) + '# one more line\n' })
+      const r = ok(await olm('sync', '-v'))
+      expect(r.stderr).toMatch(RESOLVED)
+      expect(await readFile(path.join(repo, patch), 'utf8')).toMatch(/# one more line\n$/)
+    })
+
+    it('that changes the md5-cache entry of a copied ebuild is resolved', async () => {
+      const { bare, olm, repo } = await moving('dev-python/tt-flash::tenstorrent')
+      const entry = 'metadata/md5-cache/dev-python/pyluwen-0.6.2'
+      const text = await fixture(entry)
+      await commitChange(bare, { [entry]: text.replace(/^DESCRIPTION=.*$/m, 'DESCRIPTION=Changed upstream') })
+      expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+      expect(await readFile(path.join(repo, entry), 'utf8')).toMatch(/^DESCRIPTION=Changed upstream$/m)
+    })
   })
 
   it('repeats the warnings of the last resolution', async () => {

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createMetadataEvaluator, type EvaluatorOptions, type MetadataEvaluatorHandle } from '../../src/metadata/evaluator.js'
 import { readEvaluationUser } from '../../src/metadata/user.js'
 import { openDirTree } from '../../src/overlay/dir-tree.js'
-import type { OverlayTree } from '../../src/overlay/tree.js'
+import { entryFromListing, type OverlayTree } from '../../src/overlay/tree.js'
 import { md5Hex } from '../../src/pms/md5.js'
 import { createOverlayIndex } from '../../src/resolve/overlay-index.js'
 import { testDir } from '../helpers/tmp.js'
@@ -207,9 +207,10 @@ function memoryTree(overlay: string, files: Record<string, string>): OverlayTree
       dirs.get(dir)!.add(parts[i]!)
     }
   }
-  return {
+  const tree: OverlayTree = {
     overlay,
     commit: 'mem',
+    entry: (rel) => entryFromListing(tree, rel),
     async readDir(rel) {
       const names = dirs.get(rel)
       if (!names) return null
@@ -225,4 +226,5 @@ function memoryTree(overlay: string, files: Record<string, string>): OverlayTree
       return null
     },
   }
+  return tree
 }
