@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import { isErrno } from '../config/load.js'
+import { type LoggedRead, ReadLog } from '../util/read-log.js'
 import { eclassDirDigest, readEclassDir } from './eclass-dir.js'
 
 /**
@@ -12,21 +13,9 @@ import { eclassDirDigest, readEclassDir } from './eclass-dir.js'
 export type ReadKind = 'dir' | 'file' | 'exists' | 'eclasses'
 
 /** One read and the digest of its answer. */
-export type LocalRead = [kind: ReadKind, path: string, digest: string]
+export type LocalRead = LoggedRead<ReadKind>
 
-export class LocalReadLog {
-  private readonly seen = new Map<string, LocalRead>()
-
-  record(kind: ReadKind, path: string, digest: string): void {
-    const key = `${kind}\0${path}`
-    // The first answer is the one the resolution used.
-    if (!this.seen.has(key)) this.seen.set(key, [kind, path, digest])
-  }
-
-  reads(): LocalRead[] {
-    return [...this.seen.values()]
-  }
-}
+export class LocalReadLog extends ReadLog<ReadKind> {}
 
 const ABSENT = '-'
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { type LoggedRead, ReadLog } from '../util/read-log.js'
 import type { OverlayTree, TreeEntry } from './tree.js'
 
 /**
@@ -16,7 +17,7 @@ import type { OverlayTree, TreeEntry } from './tree.js'
  */
 export type OverlayReadKind = 'dir' | 'file' | 'link' | 'entry'
 
-export type OverlayRead = [kind: OverlayReadKind, path: string, digest: string]
+export type OverlayRead = LoggedRead<OverlayReadKind>
 
 const ABSENT = '-'
 
@@ -63,18 +64,7 @@ export function loggingTree(tree: OverlayTree, log: OverlayReadLog): OverlayTree
   }
 }
 
-export class OverlayReadLog {
-  private readonly seen = new Map<string, OverlayRead>()
-
-  record(kind: OverlayReadKind, path: string, digest: string): void {
-    const key = `${kind}\0${path}`
-    if (!this.seen.has(key)) this.seen.set(key, [kind, path, digest])
-  }
-
-  reads(): OverlayRead[] {
-    return [...this.seen.values()]
-  }
-}
+export class OverlayReadLog extends ReadLog<OverlayReadKind> {}
 
 /** Whether every logged read gives the same answer in `tree` (another commit of the same overlay); reads no file's bytes. */
 export async function overlayReadsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[]): Promise<boolean> {
