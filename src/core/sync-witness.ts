@@ -4,6 +4,7 @@ import path from 'node:path'
 import type { Request } from '../config/requests.js'
 import { type LocalRead, readsUnchanged } from '../local/local-reads.js'
 import type { FetchedOverlay } from '../overlay/fetch.js'
+import type { OverlayTree } from '../overlay/tree.js'
 import { type OverlayRead, overlayReadsUnchanged } from '../overlay/read-log.js'
 import type { Unsatisfied } from '../resolve/closure-types.js'
 import { OLM_VERSION } from '../version.js'
@@ -86,6 +87,8 @@ export async function witnessHolds(
   fetched: readonly FetchedOverlay[],
   generation: string | null,
   generationDir: string,
+  /** the overlay's tree at the commit the witness names, when the cache still has it */
+  treeAt: (f: FetchedOverlay, commit: string) => Promise<OverlayTree | null>,
 ): Promise<{ holds: boolean; moved: boolean }> {
   const no = { holds: false, moved: false }
   if (!witness || witness.inputs !== inputs || witness.generation !== generation) return no
@@ -101,7 +104,7 @@ export async function witnessHolds(
     if (!was) return no
     if (was.commit === f.tree.commit) continue
     // A hostile or unreadable new commit is for the full resolution to report.
-    if (!was.reads || !(await overlayReadsUnchanged(f.tree, was.reads).catch(() => false))) return no
+    if (!was.reads || !(await overlayReadsUnchanged(f.tree, was.reads, await treeAt(f, was.commit)).catch(() => false))) return no
     moved = true
   }
   return { holds: true, moved }

@@ -2,7 +2,7 @@ import path from 'node:path'
 import pLimit from 'p-limit'
 import { OlmError } from '../errors.js'
 import type { Request } from '../config/requests.js'
-import { type FetchedOverlay, fetchOverlay } from '../overlay/fetch.js'
+import { type FetchedOverlay, fetchOverlay, openCachedCommit } from '../overlay/fetch.js'
 import type { OverlaySource } from '../overlay/registry.js'
 import { LocalReadLog } from '../local/local-reads.js'
 import { loggingTree, OverlayReadLog } from '../overlay/read-log.js'
@@ -137,7 +137,8 @@ async function reuseLastResolution(ctx: Context, inputs: string, fetched: Fetche
   const witness = await readWitness(ctx.cacheDir)
   const current = await currentGenerationOrNull(ctx.location)
   if (!witness || current === null) return null
-  const { holds, moved } = await witnessHolds(witness, inputs, fetched, current, path.join(generationsDir(ctx.location), current))
+  const treeAt = (f: FetchedOverlay, commit: string) => openCachedCommit(ctx.cacheDir, f.source, commit)
+  const { holds, moved } = await witnessHolds(witness, inputs, fetched, current, path.join(generationsDir(ctx.location), current), treeAt)
   if (!holds) return null
   if (moved) {
     // The same reads hold at the new commits: the next sync compares against those.

@@ -72,6 +72,19 @@ export async function fetchOverlay(source: OverlaySource, opts: FetchOptions): P
   return { source, tree, changed, failure }
 }
 
+/**
+ * A git overlay's cache at an older commit, while its objects are still
+ * there (a re-clone drops them); null when they are not, or for tarballs.
+ */
+export async function openCachedCommit(cacheDir: string, source: OverlaySource, commit: string): Promise<OverlayTree | null> {
+  if (source.kind !== 'git') return null
+  try {
+    return guardTree(await openGitTree(overlayCacheDir(cacheDir, source), source.overlay, commit), source.url)
+  } catch {
+    return null
+  }
+}
+
 async function openCached(source: OverlaySource, dir: string): Promise<OverlayTree | null> {
   if (source.kind === 'git') {
     const commit = await cachedCommit(dir)

@@ -30,8 +30,8 @@ interface Pack {
   fd: number
   idx: Buffer
   count: number
-  /** Object offsets in pack order, to find where each object's bytes end. */
-  sortedOffsets: Float64Array
+  /** Object offsets in pack order, to find where an object's bytes end; built only for an object whose deflate stream outgrows its bound. */
+  sortedOffsets?: Float64Array
   packSize: number
 }
 
@@ -71,10 +71,16 @@ function openPack(idxFile: string): Pack {
   if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) throw new Error(`${idxFile}: not a version 2 pack index`)
   const count = idx.readUInt32BE(8 + 255 * 4)
   const fd = fs.openSync(idxFile.replace(/\.idx$/, '.pack'), 'r')
-  const sortedOffsets = new Float64Array(count)
-  for (let i = 0; i < count; i++) sortedOffsets[i] = offsetAt(idx, count, i)
-  sortedOffsets.sort()
-  return { fd, idx, count, sortedOffsets, packSize: fs.fstatSync(fd).size }
+  return { fd, idx, count, packSize: fs.fstatSync(fd).size }
+}
+
+function sortedOffsetsOf(pack: Pack): Float64Array {
+  if (!pack.sortedOffsets) {
+    const offsets = new Float64Array(pack.count)
+    for (let i = 0; i < pack.count; i++) offsets[i] = offsetAt(pack.idx, pack.count, i)
+    pack.sortedOffsets = offsets.sort()
+  }
+  return pack.sortedOffsets
 }
 
 /** Binary search of the sorted names within the fanout bucket. */
@@ -103,7 +109,7 @@ function offsetAt(idx: Buffer, count: number, i: number): number {
 
 /** Where the object at offset ends: the next object's offset, or the trailer. */
 function endOf(pack: Pack, offset: number): number {
-  const o = pack.sortedOffsets
+  const o = sortedOffsetsOf(pack)
   let lo = 0
   let hi = o.length
   while (lo < hi) {
@@ -114,14 +120,26 @@ function endOf(pack: Pack, offset: number): number {
   return lo < o.length ? o[lo]! : pack.packSize - 20
 }
 
+/** Bytes read at once for an object: most ebuilds, cache entries and trees fit, header and all. */
+const FIRST_READ = 4096
+const scratch = Buffer.allocUnsafe(FIRST_READ)
+
+/**
+ * The bytes a deflate stream of `size` bytes takes at most as zlib (and so
+ * git) writes it: zlib's deflateBound plus room. Another encoder may write a
+ * longer stream; inflating then runs out of input, and the object is read
+ * again up to the next object's offset.
+ */
+const deflateBound = (size: number) => size + (size >>> 12) + (size >>> 14) + 64
+
 function readPacked(
   pack: Pack,
   offset: number,
   readAt: (pack: Pack, offset: number, asBase: boolean) => GitObject,
   readOid: (oid: string) => GitObject | null,
 ): GitObject {
-  const raw = Buffer.allocUnsafe(endOf(pack, offset) - offset)
-  fs.readSync(pack.fd, raw, 0, raw.length, offset)
+  const first = fs.readSync(pack.fd, scratch, 0, Math.min(FIRST_READ, pack.packSize - offset), offset)
+  const raw = scratch.subarray(0, first)
   let p = 0
   let c = raw[p++]!
   const kind = (c >> 4) & 7
@@ -130,7 +148,8 @@ function readPacked(
     c = raw[p++]!
     size += (c & 0x7f) * 2 ** shift
   }
-  let base: GitObject | null = null
+  let baseOffset = -1
+  let baseOid: string | null = null
   if (kind === OFS_DELTA) {
     c = raw[p++]!
     let ofs = c & 0x7f
@@ -138,16 +157,48 @@ function readPacked(
       c = raw[p++]!
       ofs = (ofs + 1) * 128 + (c & 0x7f)
     }
-    base = readAt(pack, offset - ofs, true)
+    baseOffset = offset - ofs
   } else if (kind === REF_DELTA) {
-    const baseOid = raw.toString('hex', p, p + 20)
+    baseOid = raw.toString('hex', p, p + 20)
     p += 20
+  } else if (!TYPES[kind]) throw new Error(`bad object type ${kind} at pack offset ${offset}`)
+  // Inflated before the base is read: reading the base reuses the scratch buffer.
+  const data = inflateObject(pack, offset, p, size, raw)
+  let base: GitObject | null = null
+  if (baseOffset >= 0) base = readAt(pack, baseOffset, true)
+  else if (baseOid !== null) {
     base = readOid(baseOid)
     if (!base) throw new Error(`pack object at ${offset} deltas against ${baseOid}, which the store lacks`)
-  } else if (!TYPES[kind]) throw new Error(`bad object type ${kind} at pack offset ${offset}`)
-  const data = inflateSync(raw.subarray(p), { chunkSize: Math.max(64, size + 64) })
-  if (data.length !== size) throw new Error(`pack object at ${offset} inflates to ${data.length} bytes, header says ${size}`)
+  }
   return base ? { type: base.type, data: applyDelta(base.data, data, offset) } : { type: TYPES[kind]!, data }
+}
+
+/** The object's inflated bytes; its deflate stream starts `headerLength` bytes after `offset`. */
+function inflateObject(pack: Pack, offset: number, headerLength: number, size: number, firstRead: Buffer): Buffer {
+  const inflate = (input: Buffer) => inflateSync(input, { chunkSize: Math.max(64, size + 64) })
+  const bounded = Math.min(headerLength + deflateBound(size), pack.packSize - offset)
+  let data: Buffer | null
+  if (bounded <= firstRead.length) data = inflateOrNull(() => inflate(firstRead.subarray(headerLength, bounded)))
+  else data = inflateOrNull(() => inflate(readRange(pack, offset + headerLength, bounded - headerLength)))
+  // Longer than zlib would write: read exactly up to the next object.
+  data ??= inflate(readRange(pack, offset + headerLength, endOf(pack, offset) - offset - headerLength))
+  if (data.length !== size) throw new Error(`pack object at ${offset} inflates to ${data.length} bytes, header says ${size}`)
+  return data
+}
+
+function inflateOrNull(inflate: () => Buffer): Buffer | null {
+  try {
+    return inflate()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') return null // ran out of input
+    throw err
+  }
+}
+
+function readRange(pack: Pack, start: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length)
+  fs.readSync(pack.fd, buf, 0, length, start)
+  return buf
 }
 
 function readLoose(gitdir: string, oid: string): GitObject | null {

@@ -48,7 +48,7 @@ export async function openGitTree(cacheDir: string, overlay: string, commit?: st
       if (listing === undefined) {
         const entries = treeAt(key)
         listing = entries
-          ?.map((e): TreeEntry => ({ name: e.path, type: typeOf(e.mode), executable: e.mode === '100755', ...(typeOf(e.mode) === 'file' && { id: `git:${e.oid}` }) }))
+          ?.map((e): TreeEntry => ({ name: e.path, type: typeOf(e.mode), executable: e.mode === '100755', ...((e.mode === '040000' || typeOf(e.mode) === 'file') && { id: `git:${e.oid}` }) }))
           .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) ?? null
         listings.set(key, listing)
       }

@@ -66,9 +66,30 @@ export function loggingTree(tree: OverlayTree, log: OverlayReadLog): OverlayTree
 
 export class OverlayReadLog extends ReadLog<OverlayReadKind> {}
 
-/** Whether every logged read gives the same answer in `tree` (another commit of the same overlay); reads no file's bytes. */
-export async function overlayReadsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[]): Promise<boolean> {
+/**
+ * Whether every logged read gives the same answer in `tree` (another commit
+ * of the same overlay); reads no file's bytes. With `logged`, the tree at the
+ * commit the reads were logged at, reads under a directory whose id is the
+ * same in both trees are not repeated: nothing below it can differ.
+ */
+export async function overlayReadsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[], logged?: OverlayTree | null): Promise<boolean> {
+  const sameDir = new Map<string, Promise<boolean>>()
+  const unchangedBelow = (dir: string): Promise<boolean> => {
+    let same = sameDir.get(dir)
+    if (!same) {
+      same = (async () => {
+        const slash = dir.lastIndexOf('/')
+        if (slash >= 0 && (await unchangedBelow(dir.slice(0, slash)))) return true
+        const [was, now] = await Promise.all([logged!.entry(dir), tree.entry(dir)])
+        return was?.type === 'dir' && was.id !== undefined && now?.type === 'dir' && now.id === was.id
+      })()
+      sameDir.set(dir, same)
+    }
+    return same
+  }
   for (const [kind, path, digest] of reads) {
+    const dir = kind === 'dir' ? path : path.slice(0, Math.max(0, path.lastIndexOf('/')))
+    if (logged && dir !== '' && (await unchangedBelow(dir))) continue
     let now: string
     if (kind === 'dir') now = listingDigest(await tree.readDir(path))
     else if (kind === 'file') now = await fileDigest(tree, path)

@@ -14,8 +14,9 @@ export interface TreeEntry {
   /** true for a file whose mode has the owner execute bit (git mode 100755). */
   executable: boolean
   /**
-   * For a file, an id of its content the tree knows without reading it
-   * ("git:<blob oid>"): equal ids, equal bytes. Absent where only reading tells.
+   * An id of the content the tree knows without reading it ("git:<oid>": a
+   * file's blob, a directory's tree): equal ids, equal bytes (for a
+   * directory, equal everything below it). Absent where only reading tells.
    */
   id?: string
 }
@@ -40,8 +41,16 @@ export async function entryFromListing(tree: Pick<OverlayTree, 'readDir'>, relPa
   const slash = relPath.lastIndexOf('/')
   const name = relPath.slice(slash + 1)
   if (name === '') return null
-  return ((await tree.readDir(slash < 0 ? '' : relPath.slice(0, slash))) ?? []).find((e) => e.name === name) ?? null
+  const listing = await tree.readDir(slash < 0 ? '' : relPath.slice(0, slash))
+  if (!listing) return null
+  // A plan looks up thousands of md5-cache entries in directories of hundreds: by name, not by scan.
+  let byName = indexes.get(listing)
+  if (!byName) indexes.set(listing, (byName = new Map(listing.map((e) => [e.name, e]))))
+  return byName.get(name) ?? null
 }
+
+/** Listings are immutable and memoized by the trees, so an index per listing stays valid. */
+const indexes = new WeakMap<readonly TreeEntry[], Map<string, TreeEntry>>()
 
 /** Reads a text file, or null when absent. */
 export async function readText(tree: OverlayTree, relPath: string): Promise<string | null> {

@@ -79,16 +79,17 @@ describe.skipIf(missing !== null)('git source over loopback smart HTTP', () => {
     await fetchGitOverlay(opts)
     const tree = await openGitTree(cacheDir, 'testov')
     expect(tree.commit).toBe(first)
+    // ids as native git names the objects: known without reading them (a directory's is its tree)
+    const id = async (rel: string) => `git:${await git(['--git-dir', cacheDir, 'rev-parse', `HEAD:${rel}`])}`
     expect(await tree.readDir('')).toEqual([
-      { name: 'app-misc', type: 'dir', executable: false },
-      { name: 'dev-util', type: 'dir', executable: false },
-      { name: 'metadata', type: 'dir', executable: false },
-      { name: 'profiles', type: 'dir', executable: false },
+      { name: 'app-misc', type: 'dir', executable: false, id: await id('app-misc') },
+      { name: 'dev-util', type: 'dir', executable: false, id: await id('dev-util') },
+      { name: 'metadata', type: 'dir', executable: false, id: await id('metadata') },
+      { name: 'profiles', type: 'dir', executable: false, id: await id('profiles') },
     ])
     expect(await tree.readDir('app-misc/foo/files')).toEqual([
       { name: 'link.sh', type: 'symlink', executable: false },
-      // a file's id is its blob id, as native git names it: known without reading the file
-      { name: 'run.sh', type: 'file', executable: true, id: `git:${await git(['--git-dir', cacheDir, 'rev-parse', 'HEAD:app-misc/foo/files/run.sh'])}` },
+      { name: 'run.sh', type: 'file', executable: true, id: await id('app-misc/foo/files/run.sh') },
     ])
     expect((await tree.readFile('profiles/repo_name'))?.toString()).toBe('testov\n')
     expect(await tree.readLink('app-misc/foo/files/link.sh')).toBe('run.sh')

@@ -1,0 +1,83 @@
+import { execFileSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { openObjectStore } from '../../src/overlay/git-objects.js'
+import { testDir } from '../helpers/tmp.js'
+
+const git = (args: string[], input?: string | Buffer) => execFileSync('git', args, { input, env: { PATH: process.env.PATH, GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent' } }).toString().trim()
+
+/** The store reads objects with a bounded first read; these are the shapes that do not fit it. */
+describe('object store', () => {
+  it('reads what native git packed: large, incompressible and deltified objects', async () => {
+    const repo = path.join(await testDir(), 'r.git')
+    git(['init', '-q', '--bare', repo])
+    const text = Array.from({ length: 4000 }, (_, i) => `line ${i} of a long ebuild-like file\n`).join('')
+    const blobs = [
+      Buffer.from('small\n'),
+      randomBytes(200_000), // incompressible: its deflate stream is longer than the object
+      Buffer.from(text), // larger than one read
+      Buffer.from(text.replace('line 7 ', 'line seven ')), // git stores it as a delta of the previous
+    ]
+    const oids = blobs.map((b) => git(['--git-dir', repo, 'hash-object', '-w', '--stdin'], b))
+    git(['--git-dir', repo, 'repack', '-a', '-d', '-q', '-f'])
+    const store = openObjectStore(repo)
+    try {
+      blobs.forEach((b, i) => expect(store.read(oids[i]!)).toEqual({ type: 'blob', data: b }))
+    } finally {
+      store.close()
+    }
+  })
+
+  it('reads an object whose deflate stream is longer than zlib would write it', async () => {
+    const repo = path.join(await testDir(), 'r.git')
+    git(['init', '-q', '--bare', repo])
+    const content = Buffer.from('a blob written by another encoder\n')
+    // A valid zlib stream padded with 200 empty stored blocks: far beyond zlib's deflate bound.
+    const adler = adler32(content)
+    const stored = Buffer.concat([Buffer.from([0x01, content.length & 0xff, content.length >> 8, ~content.length & 0xff, (~content.length >> 8) & 0xff]), content])
+    const stream = Buffer.concat([Buffer.from([0x78, 0x01]), ...Array.from({ length: 200 }, () => Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff])), stored, adler])
+    const header = objectHeader(3, content.length)
+    const body = Buffer.concat([Buffer.from('PACK'), u32(2), u32(1), header, stream])
+    const checksum = createHash('sha1').update(body).digest()
+    const pack = Buffer.concat([body, checksum])
+    const packDir = path.join(repo, 'objects/pack')
+    await mkdir(packDir, { recursive: true })
+    const packFile = path.join(packDir, `pack-${checksum.toString('hex')}.pack`)
+    await writeFile(packFile, pack)
+    git(['--git-dir', repo, 'index-pack', packFile]) // native git accepts it, and writes the .idx
+    const oid = git(['--git-dir', repo, 'hash-object', '--stdin'], content)
+    const store = openObjectStore(repo)
+    try {
+      expect(store.read(oid)).toEqual({ type: 'blob', data: content })
+    } finally {
+      store.close()
+    }
+  })
+})
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n)
+  return b
+}
+
+function objectHeader(type: number, size: number): Buffer {
+  const bytes = [(type << 4) | (size & 15)]
+  for (size >>= 4; size > 0; size >>= 7) {
+    bytes[bytes.length - 1]! |= 0x80
+    bytes.push(size & 0x7f)
+  }
+  return Buffer.from(bytes)
+}
+
+function adler32(data: Buffer): Buffer {
+  let a = 1
+  let b = 0
+  for (const byte of data) {
+    a = (a + byte) % 65521
+    b = (b + a) % 65521
+  }
+  return u32(((b << 16) | a) >>> 0)
+}
