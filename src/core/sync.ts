@@ -41,7 +41,6 @@ export interface SyncOptions {
 export interface SyncResult {
   outcome: SyncOutcome
   /** absent when nothing the last resolution read had changed, so it was not done again */
-  closure?: Closure
   plan?: WritePlan
   fetched: FetchedOverlay[]
   /** overlays that failed to fetch and were used from their previous cache */
@@ -85,16 +84,8 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
         return [f.source.overlay, log ? loggingTree(f.tree, log) : f.tree]
       }),
     )
-    const evaluator = opts.evaluate ? null : createSyncEvaluator(ctx, reads)
-    const evaluate = opts.evaluate ?? evaluator!.evaluate
-    const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, evaluate)]))
-    const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx, reads), displayPath: ctx.show }).finally(() => evaluator?.close())
-    const outcome = outcomeOf(closure)
-    reportOutcome(ctx, outcome, false)
-    const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
-    const before = await readProvenance(ctx.location)
-    const changes = diffProvenance(before, closure)
-    const result: SyncResult = { outcome, closure, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
+    const { outcome, plan, changes } = await resolveAndPlan(ctx, opts, requests, trees, reads)
+    const result: SyncResult = { outcome, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
     if (opts.pretend) {
       result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== `g-${plan.digest.slice(0, 24)}`
       return result
@@ -130,6 +121,23 @@ async function fetchAll(ctx: Context, sources: OverlaySource[], opts: SyncOption
     throw new OlmError(first.code, errors.map((e) => (e instanceof OlmError ? e.message : String(e))).join('\n'), first.context)
   }
   return results.map((r) => (r as PromiseFulfilledResult<FetchedOverlay>).value)
+}
+
+/**
+ * Resolves and plans. Only the plan and what is reported leave it: the
+ * closure and the overlay indexes (every examined ebuild's metadata) can be
+ * collected while the repository is written, which is when memory peaks.
+ */
+async function resolveAndPlan(ctx: Context, opts: SyncOptions, requests: Request[], trees: Map<string, OverlayTree>, reads: LocalReadLog) {
+  const evaluator = opts.evaluate ? null : createSyncEvaluator(ctx, reads)
+  const evaluate = opts.evaluate ?? evaluator!.evaluate
+  const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, evaluate)]))
+  const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx, reads), displayPath: ctx.show }).finally(() => evaluator?.close())
+  const outcome = outcomeOf(closure)
+  reportOutcome(ctx, outcome, false)
+  const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
+  const changes = diffProvenance(await readProvenance(ctx.location), closure)
+  return { outcome, plan, changes }
 }
 
 /** The last resolution's witness when it still holds (see SyncWitness). */
