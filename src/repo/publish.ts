@@ -2,6 +2,8 @@ import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
 import { isErrno } from '../config/load.js'
+import { type CloneTools, patchFor, systemCloneTools } from './clone-generation.js'
+import { type FileList, readFileList, removeFileList, writeFileList } from './file-list.js'
 import { type Flush, systemFlush } from './flush.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
 
@@ -34,15 +36,21 @@ export interface PublishResult {
  * step, so a reader sees the old repository or the new one, never neither.
  * The previous generation is kept (a running emerge may still read it).
  */
-export async function publishPlan(plan: WritePlan, location: string, fs: Fs = nodeFs, durability: Flush = systemFlush()): Promise<PublishResult> {
+export async function publishPlan(
+  plan: WritePlan,
+  location: string,
+  fs: Fs = nodeFs,
+  durability: Flush = systemFlush(),
+  cloneTools: CloneTools | null = systemCloneTools(),
+): Promise<PublishResult> {
   try {
-    return await publish(plan, location, fs, durability)
+    return await publish(plan, location, fs, durability, cloneTools)
   } catch (err) {
     throw wrapWrite(err, location)
   }
 }
 
-async function publish(plan: WritePlan, location: string, fs: Fs, durability: Flush): Promise<PublishResult> {
+async function publish(plan: WritePlan, location: string, fs: Fs, durability: Flush, cloneTools: CloneTools | null): Promise<PublishResult> {
   const genDir = generationsDir(location)
   const genName = `g-${plan.digest.slice(0, 24)}`
   const current = await currentGeneration(location, fs)
@@ -61,7 +69,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
     pruning = pruneGenerations(genDir, new Set([...keep, path.basename(stage)]), fs).catch(() => {})
     try {
       const previous = current === null ? null : { dir: path.join(genDir, current), files: await readFileList(genDir, current, fs) }
-      const files = await writeEntries(plan.entries, stage, fs, previous, durability)
+      const files = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools)
       await fs.chmod(stage, 0o755)
       // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
       await writeFileList(genDir, genName, files, fs)
@@ -111,16 +119,46 @@ export async function currentGeneration(location: string, fs: Fs = nodeFs): Prom
 /** Files written and fsynced at once: fsync waits on the disk, and the disk takes many at a time. */
 const WRITE_CONCURRENCY = 32
 
-/** What a generation holds, file by file: its content id, size and mode (`<gen>.files` beside it). */
-type FileList = Map<string, { id: string; size: number; executable: boolean }>
-
 interface Previous {
   dir: string
   /** null when the previous generation has no list (written by an older olm, or lost) */
   files: FileList | null
 }
 
-async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, durability: Flush): Promise<FileList> {
+async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, durability: Flush, tools: CloneTools | null): Promise<FileList> {
+  const fsync = !durability.batch
+  // Cloning makes thousands of links at once: only where one flush makes them all durable.
+  const cloning = previous?.files && tools && durability.batch
+  // Both only read the previous generation: listing it and cloning it overlap.
+  const [found] = cloning ? await Promise.all([tools.list(previous.dir), tools.clone(previous.dir, root)]) : [null]
+  if (cloning && !found) await emptyDir(root, fs) // the clone cannot be patched without the listing
+  let written: Written
+  if (found && previous?.files) {
+    const patch = patchFor(entries, previous.files, found)
+    await settleAll(patch.removeDirs.map((d) => () => fs.rm(path.join(root, d), { recursive: true, force: true })))
+    await settleAll(patch.remove.map((rel) => () => fs.rm(path.join(root, rel), { force: true })))
+    written = await writeInto(patch.write, root, fs, null, fsync)
+    for (const [rel, f] of patch.kept) written.files.set(rel, f)
+  } else {
+    written = await writeInto(entries, root, fs, previous, fsync)
+  }
+  await settleAll([...written.dirs].map((dir) => () => fixDir(dir, fs, fsync)))
+  await fixDir(root, fs, fsync)
+  await durability.flush(root)
+  return written.files
+}
+
+async function emptyDir(dir: string, fs: Fs): Promise<void> {
+  for (const name of await fs.readdir(dir)) await fs.rm(path.join(dir, name), { recursive: true, force: true })
+}
+
+interface Written {
+  files: FileList
+  /** directories made on the way, to be given their mode */
+  dirs: Set<string>
+}
+
+async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, fsync: boolean): Promise<Written> {
   const dirs = new Set<string>()
   for (const e of entries) {
     const dir = path.dirname(path.join(root, e.relPath))
@@ -133,14 +171,11 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous
   const files: FileList = new Map()
   await settleAll(
     entries.map((e) => async () => {
-      const size = await writeEntry(e, path.join(root, e.relPath), fs, previous, !durability.batch)
+      const size = await writeEntry(e, path.join(root, e.relPath), fs, previous, fsync)
       if (e.kind === 'file') files.set(e.relPath, { id: e.id, size: size!, executable: e.executable })
     }),
   )
-  await settleAll([...dirs].map((dir) => () => fixDir(dir, fs, !durability.batch)))
-  await fixDir(root, fs, !durability.batch)
-  await durability.flush(root)
-  return files
+  return { files, dirs }
 }
 
 /** Writes one entry; for a file, returns its size. */
@@ -188,46 +223,6 @@ async function sameFileSize(file: string, e: FileEntry, list: FileList | null, f
     if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null
     throw err
   }
-}
-
-const fileListName = (generation: string) => `${generation}.files`
-
-async function readFileList(genDir: string, generation: string, fs: Fs): Promise<FileList | null> {
-  let text: string
-  try {
-    text = (await fs.readFile(path.join(genDir, fileListName(generation)))).toString('utf8')
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return null
-    throw err
-  }
-  const list: FileList = new Map()
-  for (const line of text.split('\n')) {
-    if (line === '') continue
-    // "<id> <size> <x|-> <relPath>": the path last, as it may hold spaces.
-    const m = /^(\S+) (\d+) ([x-]) (.+)$/.exec(line)
-    if (!m) return null // not a list olm wrote: verify by reading instead
-    list.set(m[4]!, { id: m[1]!, size: Number(m[2]), executable: m[3] === 'x' })
-  }
-  return list
-}
-
-async function removeFileList(genDir: string, generation: string, fs: Fs): Promise<void> {
-  const file = path.join(genDir, fileListName(generation))
-  for (const f of [file, `${file}.tmp`]) await fs.rm(f, { force: true }).catch(() => {})
-}
-
-async function writeFileList(genDir: string, generation: string, files: FileList, fs: Fs): Promise<void> {
-  const lines = [...files].map(([relPath, f]) => `${f.id} ${f.size} ${f.executable ? 'x' : '-'} ${relPath}\n`)
-  const file = path.join(genDir, fileListName(generation))
-  const tmp = `${file}.tmp`
-  const fh = await fs.open(tmp, 'w', 0o644)
-  try {
-    await fh.writeFile(lines.join(''))
-    await fh.datasync()
-  } finally {
-    await fh.close()
-  }
-  await fs.rename(tmp, file)
 }
 
 /**

@@ -3,6 +3,7 @@ import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { fileEntry, type WritePlan } from '../../src/repo/plan.js'
+import { systemCloneTools } from '../../src/repo/clone-generation.js'
 import { fileByFile, syncfsFlush, systemFlush } from '../../src/repo/flush.js'
 import { type Fs, generationsDir, publishPlan } from '../../src/repo/publish.js'
 import { registerRepository, replaceSection } from '../../src/repo/repos-conf-entry.js'
@@ -112,6 +113,72 @@ describe('publishPlan', () => {
       expect(await readFile(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
       expect((await lstat(path.join(location, 'a/run.sh'))).mode & 0o777).toBe(0o755)
     })
+  })
+
+  describe('a generation built from a hard-linked clone of the previous one', () => {
+    const tools = systemCloneTools()
+    const symlink = (relPath: string, target: string) => ({ relPath, kind: 'symlink' as const, target })
+    const mixed = (files: Record<string, string>, links: [string, string][], digest: string): WritePlan => {
+      const p = plan(files, digest)
+      p.entries.push(...links.map(([rel, target]) => symlink(rel, target)))
+      return p
+    }
+    const before = mixed(
+      { 'profiles/repo_name': 'x\n', 'a/keep/k-1.ebuild': 'EAPI=8\n', 'a/keep/files/run.sh': 'echo\n', 'a/gone/g-1.ebuild': 'EAPI=8\n', 'a/change/c-1.ebuild': 'old\n', 'a/todir': 'file\n', 'a/tofile/inner/x': 'y\n' },
+      [['a/keep/files/link', 'run.sh']],
+      'one',
+    )
+    const after = mixed(
+      { 'profiles/repo_name': 'x\n', 'a/keep/k-1.ebuild': 'EAPI=8\n', 'a/keep/files/run.sh': 'echo\n', 'a/new/n-1.ebuild': 'EAPI=8\n', 'a/change/c-1.ebuild': 'new\n', 'a/todir/now': 'inside\n', 'a/tofile': 'now a file\n' },
+      [['a/keep/files/link', 'k-1.ebuild']],
+      'two',
+    )
+
+    it.skipIf(!tools)('is the repository a fresh write gives, sharing what did not change', async () => {
+      const cloned = path.join(await testDir(), 'overlayman')
+      await publishPlan(before, cloned, nodeFs, systemFlush(), tools)
+      const keptIno = (await lstat(path.join(cloned, 'a/keep/k-1.ebuild'))).ino
+      await publishPlan(after, cloned, nodeFs, systemFlush(), tools)
+      const fresh = path.join(await testDir(), 'overlayman')
+      await publishPlan(after, fresh, nodeFs, systemFlush(), null)
+      expect(await snapshotTree(cloned + '/')).toEqual(await snapshotTree(fresh + '/'))
+      expect((await lstat(path.join(cloned, 'a/keep/k-1.ebuild'))).ino).toBe(keptIno)
+      // and the list it leaves lets the next publish share again
+      await publishPlan(before, cloned, nodeFs, systemFlush(), tools)
+      expect(await snapshotTree(cloned + '/')).toEqual(await snapshotTree(await publishedFresh(before)))
+    })
+
+    it.skipIf(!tools)('writes again a file that no longer matches the list', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(before, location, nodeFs, systemFlush(), tools)
+      await writeFile(path.join(location, 'a/keep/k-1.ebuild'), 'EAPI=8\n# edited in place\n')
+      await publishPlan(after, location, nodeFs, systemFlush(), tools)
+      expect(await readFile(path.join(location, 'a/keep/k-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
+    })
+
+    it.skipIf(!tools)('writes file by file when the previous generation cannot be listed (no GNU find)', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(before, location, nodeFs, systemFlush(), tools)
+      const unlisted = { list: async () => null, clone: tools!.clone }
+      await publishPlan(after, location, nodeFs, systemFlush(), unlisted)
+      expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(after)))
+    })
+
+    it('fails cleanly when the clone fails', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(before, location, nodeFs, systemFlush(), tools)
+      const snapshot = await snapshotTree(location + '/')
+      const failing = { list: async () => new Map(), clone: async () => Promise.reject(Object.assign(new Error('cp: injected'), { code: 'EIO' })) }
+      await expect(publishPlan(after, location, nodeFs, systemFlush(), failing)).rejects.toThrow(/could not write the repository.*injected/)
+      expect(await snapshotTree(location + '/')).toEqual(snapshot)
+      expect((await readdir(generationsDir(location))).filter((n) => !n.startsWith('g-one'))).toEqual([])
+    })
+
+    async function publishedFresh(p: WritePlan): Promise<string> {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(p, location, nodeFs, systemFlush(), null)
+      return location + '/'
+    }
   })
 
   describe('a file the previous generation holds is shared, not written again', () => {

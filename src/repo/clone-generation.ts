@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import type { FileList } from './file-list.js'
+import type { PlanEntry } from './plan.js'
+
+/**
+ * Builds a new generation as a hard-linked clone of the previous one, then
+ * patched: a sync that changes a few packages of a large repository makes
+ * every other file a hard link either way, and coreutils does that for the
+ * whole tree in one process (`cp -al`: 0.33 s for 10,000 files on the bench
+ * VM, where one node fs call per file took 0.8-1.6 s). `find -printf` lists
+ * the previous generation first, so a file that no longer matches its list
+ * (size, mode) is written again instead of shared.
+ */
+export interface CloneTools {
+  /** Every entry of a generation by path: type f/d/l, size, permission bits. */
+  list(dir: string): Promise<Map<string, FoundEntry> | null>
+  clone(from: string, to: string): Promise<void>
+}
+
+export interface FoundEntry {
+  type: string
+  size: number
+  mode: number
+}
+
+/** The system's cp and find, by absolute path; null where either is missing. */
+export function systemCloneTools(): CloneTools | null {
+  const cp = ['/bin/cp', '/usr/bin/cp'].find((p) => existsSync(p))
+  const find = ['/usr/bin/find', '/bin/find'].find((p) => existsSync(p))
+  if (!cp || !find) return null
+  return {
+    // GNU find's -printf; elsewhere (busybox) find fails and olm writes file by file.
+    list: async (dir) => {
+      const out = await run(find, [dir, '-mindepth', '1', '-printf', '%y %s %m %P\\0']).catch(() => null)
+      return out === null ? null : parseFound(out)
+    },
+    clone: async (from, to) => void (await run(cp, ['-al', '--', `${from}/.`, to])),
+  }
+}
+
+export function parseFound(out: string): Map<string, FoundEntry> {
+  const found = new Map<string, FoundEntry>()
+  for (const record of out.split('\0')) {
+    const m = /^(\S) (\d+) ([0-7]+) (.+)$/s.exec(record)
+    if (m) found.set(m[4]!, { type: m[1]!, size: Number(m[2]), mode: parseInt(m[3]!, 8) })
+  }
+  return found
+}
+
+export interface Patch {
+  /** files the clone already holds as they should be, with their list entries */
+  kept: FileList
+  /** files and symlinks to remove from the clone */
+  remove: string[]
+  /** directories to remove with all they hold (the top-most of those no entry needs) */
+  removeDirs: string[]
+  /** entries to write into the clone */
+  write: PlanEntry[]
+}
+
+/**
+ * What turns a clone of the previous generation (`found`, its `list`) into
+ * the plan's. A file is kept when the list names the same content and mode
+ * and the file still has the listed size and mode; symlinks are always
+ * written again (there are few).
+ */
+export function patchFor(entries: readonly PlanEntry[], list: FileList, found: ReadonlyMap<string, FoundEntry>): Patch {
+  const kept: FileList = new Map()
+  const write: PlanEntry[] = []
+  const needed = new Set<string>()
+  for (const e of entries) {
+    for (let d = path.posix.dirname(e.relPath); d !== '.' && !needed.has(d); d = path.posix.dirname(d)) needed.add(d)
+    const listed = e.kind === 'file' ? list.get(e.relPath) : undefined
+    const f = found.get(e.relPath)
+    const same =
+      e.kind === 'file' && listed?.id === e.id && listed.executable === e.executable && f?.type === 'f' && f.size === listed.size && f.mode === (e.executable ? 0o755 : 0o644)
+    if (same) kept.set(e.relPath, listed)
+    else write.push(e)
+  }
+  const remove: string[] = []
+  const removeDirs: string[] = []
+  for (const [rel, f] of found) {
+    const parent = path.posix.dirname(rel)
+    if (f.type === 'd') {
+      if (!needed.has(rel) && (parent === '.' || needed.has(parent))) removeDirs.push(rel)
+    } else if (!kept.has(rel) && (parent === '.' || needed.has(parent))) remove.push(rel)
+  }
+  return { kept, remove, removeDirs, write }
+}
+
+function run(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { LC_ALL: 'C' } })
+    const out: Buffer[] = []
+    let err = ''
+    child.stdout.on('data', (c: Buffer) => out.push(c))
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(Buffer.concat(out).toString('utf8'))
+      else reject(Object.assign(new Error(`${file} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${err.trim() || 'no message'}`), { code: 'EIO' }))
+    })
+  })
+}
