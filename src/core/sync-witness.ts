@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Request } from '../config/requests.js'
-import { type LocalRead, readsUnchanged } from '../local/local-reads.js'
+import { type LocalRead, LocalReadLog, readsUnchanged } from '../local/local-reads.js'
 import type { FetchedOverlay } from '../overlay/fetch.js'
 import type { OverlayTree } from '../overlay/tree.js'
-import { type OverlayRead, overlayReadsUnchanged } from '../overlay/read-log.js'
+import { loggingTree, type OverlayRead, OverlayReadLog, overlayReadsUnchanged } from '../overlay/read-log.js'
 import type { Unsatisfied } from '../resolve/closure-types.js'
 import { OLM_VERSION } from '../version.js'
 import { writeCacheFile } from './cache-file.js'
@@ -57,6 +57,27 @@ export function witnessInputs(ctx: Context, requests: readonly Request[], fetche
   const local = { mainRepo: ctx.reposConf.mainRepo, repos: localRepos(ctx) }
   const inputs = { olm: OLM_VERSION, root: ctx.root, settings: ctx.settings, requests, local, overlays }
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex')
+}
+
+/**
+ * Logs what a resolution reads: the local tree, and each git overlay through
+ * `trees` (a tarball's content digest is its commit, so it is not logged).
+ * `witness` then says what the published result depended on.
+ */
+export function witnessRecorder(fetched: readonly FetchedOverlay[]) {
+  const localReads = new LocalReadLog()
+  const overlayReads = new Map(fetched.filter((f) => f.source.kind === 'git').map((f) => [f.source.overlay, new OverlayReadLog()]))
+  const trees = new Map<string, OverlayTree>(
+    fetched.map((f) => {
+      const log = overlayReads.get(f.source.overlay)
+      return [f.source.overlay, log ? loggingTree(f.tree, log) : f.tree]
+    }),
+  )
+  const witness = (inputs: string, generation: string, outcome: SyncOutcome): Omit<SyncWitness, 'format'> => {
+    const overlays = Object.fromEntries(fetched.map((f) => [f.source.overlay, { commit: f.tree.commit, reads: overlayReads.get(f.source.overlay)?.reads() ?? null }]))
+    return { inputs, generation, reads: localReads.reads(), overlays, outcome }
+  }
+  return { localReads, trees, witness }
 }
 
 export async function readWitness(cacheDir: string): Promise<SyncWitness | null> {

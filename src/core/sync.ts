@@ -4,8 +4,7 @@ import { OlmError } from '../errors.js'
 import type { Request } from '../config/requests.js'
 import { type FetchedOverlay, fetchOverlay, openCachedCommit } from '../overlay/fetch.js'
 import type { OverlaySource } from '../overlay/registry.js'
-import { LocalReadLog } from '../local/local-reads.js'
-import { loggingTree, OverlayReadLog } from '../overlay/read-log.js'
+import type { LocalReadLog } from '../local/local-reads.js'
 import type { OverlayTree } from '../overlay/tree.js'
 import { buildPlan, type WritePlan } from '../repo/plan.js'
 import { acquireLock } from '../repo/lock.js'
@@ -16,7 +15,7 @@ import { resolveClosure } from '../resolve/closure.js'
 import { createOverlayIndex, type MetadataEvaluator, type OverlayIndex } from '../resolve/overlay-index.js'
 import { type Context, openLocal, resolveSources } from './context.js'
 import { createSyncEvaluator } from './metadata.js'
-import { type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, writeWitness } from './sync-witness.js'
+import { type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, witnessRecorder, writeWitness } from './sync-witness.js'
 import { diffProvenance, type PackageChange, readProvenance } from './provenance.js'
 
 export interface SyncOptions {
@@ -75,16 +74,8 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
       const reused = await reuseLastResolution(ctx, inputs, fetched)
       if (reused) return { ...(await finishUnchanged(ctx, reused)), fetched, failed }
     }
-    const reads = new LocalReadLog()
-    // What is read of each git overlay is logged, for the witness; a tarball's content digest is its commit.
-    const overlayReads = new Map(fetched.filter((f) => f.source.kind === 'git').map((f) => [f.source.overlay, new OverlayReadLog()]))
-    const trees = new Map<string, OverlayTree>(
-      fetched.map((f) => {
-        const log = overlayReads.get(f.source.overlay)
-        return [f.source.overlay, log ? loggingTree(f.tree, log) : f.tree]
-      }),
-    )
-    const { outcome, plan, changes } = await resolveAndPlan(ctx, opts, requests, trees, reads)
+    const recorder = witnessRecorder(fetched)
+    const { outcome, plan, changes } = await resolveAndPlan(ctx, opts, requests, recorder.trees, recorder.localReads)
     const result: SyncResult = { outcome, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
     if (opts.pretend) {
       result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== `g-${plan.digest.slice(0, 24)}`
@@ -98,8 +89,7 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     result.repoChanged = published.changed
     if (published.warning) ctx.report.emit({ type: 'warn', code: 'WRITE_FAILED', message: published.warning })
     // Only a speed-up: without it the next sync resolves in full.
-    const overlays = Object.fromEntries(fetched.map((f) => [f.source.overlay, { commit: f.tree.commit, reads: overlayReads.get(f.source.overlay)?.reads() ?? null }]))
-    await writeWitness(ctx.cacheDir, { inputs, generation: published.generation, reads: reads.reads(), overlays, outcome }).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
+    await writeWitness(ctx.cacheDir, recorder.witness(inputs, published.generation, outcome)).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
     result.reposConfChanged = (await registerRepository(ctx.paths.reposConf, ctx.settings.repoName, ctx.settings.location)).changed
     ctx.report.emit({ type: 'write:done', location: ctx.show(ctx.location), changed: published.changed })
     return result
