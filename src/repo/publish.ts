@@ -68,7 +68,9 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
     // the next run prunes.
     pruning = pruneGenerations(genDir, new Set([...keep, path.basename(stage)]), fs).catch(() => {})
     try {
-      const previous = current === null ? null : { dir: path.join(genDir, current), files: await readFileList(genDir, current, fs) }
+      // A link left dangling (its generation deleted by hand) has nothing to share.
+      const live = current === null ? null : path.join(genDir, current)
+      const previous = live && (await exists(live, fs)) ? { dir: live, files: await readFileList(genDir, current!, fs) } : null
       const files = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools)
       await fs.chmod(stage, 0o755)
       // Beside the generation, not in it: portage never sees it; the next publish reuses by it.

@@ -164,6 +164,14 @@ describe('publishPlan', () => {
       expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(after)))
     })
 
+    it('publishes over a link whose generation was deleted by hand', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(before, location, nodeFs, systemFlush(), tools)
+      await nodeFs.rm(path.join(generationsDir(location), `g-one${'0'.repeat(21)}`), { recursive: true })
+      await publishPlan(after, location, nodeFs, systemFlush(), tools)
+      expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(after)))
+    })
+
     it('fails cleanly when the clone fails', async () => {
       const location = path.join(await testDir(), 'overlayman')
       await publishPlan(before, location, nodeFs, systemFlush(), tools)
