@@ -46,7 +46,7 @@ export interface SyncOutcome {
   warnings: string[]
 }
 
-const FORMAT = 2
+const FORMAT = 3
 
 const witnessFile = (cacheDir: string) => path.join(cacheDir, 'sync-witness.json')
 

@@ -15,7 +15,7 @@ import type { OverlayTree, TreeEntry } from './tree.js'
  * logged with its id. So a commit that only edits a license or a package olm
  * never copies, even in a directory olm lists, changes no digest.
  */
-export type OverlayReadKind = 'dir' | 'file' | 'link' | 'entry'
+export type OverlayReadKind = 'dir' | 'link' | 'entry'
 
 export type OverlayRead = LoggedRead<OverlayReadKind>
 
@@ -30,12 +30,6 @@ function listingDigest(entries: readonly TreeEntry[] | null): string {
 
 const entryDigest = (e: TreeEntry | null) => (e === null ? ABSENT : `${e.type}:${e.executable ? 'x' : '-'}:${e.type === 'file' ? (e.id ?? '') : ''}`)
 
-/** A file read's digest: the file's entry (so its id), absent when the path holds no regular file. */
-async function fileDigest(tree: OverlayTree, relPath: string): Promise<string> {
-  const e = await tree.entry(relPath)
-  return e?.type === 'file' ? entryDigest(e) : ABSENT
-}
-
 /** The tree, with every read logged. Answers are the tree's own. */
 export function loggingTree(tree: OverlayTree, log: OverlayReadLog): OverlayTree {
   return {
@@ -48,7 +42,8 @@ export function loggingTree(tree: OverlayTree, log: OverlayReadLog): OverlayTree
     },
     async readFile(relPath) {
       const bytes = await tree.readFile(relPath)
-      log.record('file', relPath, await fileDigest(tree, relPath))
+      // What is at the path, by id: the same record a lookup of the entry makes.
+      log.record('entry', relPath, entryDigest(await tree.entry(relPath)))
       return bytes
     },
     async readLink(relPath) {
@@ -73,26 +68,31 @@ export class OverlayReadLog extends ReadLog<OverlayReadKind> {}
  * same in both trees are not repeated: nothing below it can differ.
  */
 export async function overlayReadsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[], logged?: OverlayTree | null): Promise<boolean> {
-  const sameDir = new Map<string, Promise<boolean>>()
-  const unchangedBelow = (dir: string): Promise<boolean> => {
-    let same = sameDir.get(dir)
-    if (!same) {
-      same = (async () => {
-        const slash = dir.lastIndexOf('/')
-        if (slash >= 0 && (await unchangedBelow(dir.slice(0, slash)))) return true
-        const [was, now] = await Promise.all([logged!.entry(dir), tree.entry(dir)])
-        return was?.type === 'dir' && was.id !== undefined && now?.type === 'dir' && now.id === was.id
-      })()
-      sameDir.set(dir, same)
+  const dirOf = (kind: OverlayReadKind, path: string) => (kind === 'dir' ? path : path.slice(0, Math.max(0, path.lastIndexOf('/'))))
+  // Decided once per directory, parents first, so a whole unchanged category costs one comparison.
+  const unchanged = new Map<string, boolean>()
+  if (logged) {
+    const dirs = [...new Set(reads.map(([kind, path]) => dirOf(kind, path)))].filter((d) => d !== '')
+    for (const dir of dirs.sort((a, b) => a.split('/').length - b.split('/').length)) {
+      const parts = dir.split('/')
+      let same = false
+      for (let i = 1; i <= parts.length && !same; i++) {
+        const d = parts.slice(0, i).join('/')
+        let known = unchanged.get(d)
+        if (known === undefined) {
+          const [was, now] = await Promise.all([logged.entry(d), tree.entry(d)])
+          known = was?.type === 'dir' && was.id !== undefined && now?.type === 'dir' && now.id === was.id
+          unchanged.set(d, known)
+        }
+        same = known
+      }
+      unchanged.set(dir, same)
     }
-    return same
   }
   for (const [kind, path, digest] of reads) {
-    const dir = kind === 'dir' ? path : path.slice(0, Math.max(0, path.lastIndexOf('/')))
-    if (logged && dir !== '' && (await unchangedBelow(dir))) continue
+    if (unchanged.get(dirOf(kind, path))) continue
     let now: string
     if (kind === 'dir') now = listingDigest(await tree.readDir(path))
-    else if (kind === 'file') now = await fileDigest(tree, path)
     else if (kind === 'link') now = (await tree.readLink(path)) ?? ABSENT
     else now = entryDigest(await tree.entry(path))
     if (now !== digest) return false

@@ -67,10 +67,10 @@ export async function buildPlan(closure: Closure, opts: PlanOptions): Promise<Wr
 async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: OverlayTree): Promise<void> {
   const pkgDir = `${pkg.category}/${pkg.pn}`
   const copied = new Set(pkg.ebuilds.map((e) => e.ebuild.relPath))
-  for (const relPath of await walk(tree, pkgDir)) {
+  for (const { relPath, type } of await walk(tree, pkgDir)) {
     const isEbuild = relPath.endsWith('.ebuild') && relPath.lastIndexOf('/') === pkgDir.length
     if (isEbuild && !copied.has(relPath)) continue // the user's line narrowed the versions
-    const target = await tree.readLink(relPath)
+    const target = type === 'symlink' ? await tree.readLink(relPath) : null
     if (target !== null) entries.push({ relPath, kind: 'symlink', target: checkLink(tree, pkgDir, relPath, target) })
     else entries.push(await copyFile(tree, relPath))
   }
@@ -83,12 +83,12 @@ async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: Overl
 }
 
 /** Every file and symlink under dir, depth first, sorted. Devices, fifos and the like are refused. */
-async function walk(tree: OverlayTree, dir: string): Promise<string[]> {
-  const out: string[] = []
+async function walk(tree: OverlayTree, dir: string): Promise<{ relPath: string; type: 'file' | 'symlink' }[]> {
+  const out: { relPath: string; type: 'file' | 'symlink' }[] = []
   for (const e of (await tree.readDir(dir)) ?? []) {
     const rel = `${dir}/${e.name}`
     if (e.type === 'dir') out.push(...(await walk(tree, rel)))
-    else if (e.type === 'file' || e.type === 'symlink') out.push(rel)
+    else if (e.type === 'file' || e.type === 'symlink') out.push({ relPath: rel, type: e.type })
     else throw new OlmError('UNSAFE_PATH', `${rel} in ::${tree.overlay} is not a regular file, directory or symlink; refusing to copy it`, { overlay: tree.overlay, file: rel })
   }
   return out
