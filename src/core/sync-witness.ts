@@ -13,8 +13,9 @@ import { type Context, localRepos } from './context.js'
 
 /**
  * What the last published resolution depended on, kept in cache-dir: its
- * inputs (olm's version, settings, requests, repos.conf, each overlay's source
- * and commit) and every read of the local tree with a digest of its answer.
+ * inputs (olm's version, the user it ran as, settings, requests, the local
+ * repositories, each overlay's source), every read of the local tree with a
+ * digest of its answer, and what it read of each overlay (below).
  * A sync that finds all of it unchanged, and the location still pointing at
  * the generation it published, would resolve to the same repository again:
  * it skips resolving, planning and publishing. Deleting the file costs one
@@ -55,7 +56,8 @@ export function witnessInputs(ctx: Context, requests: readonly Request[], fetche
   const overlays = [...fetched].map((f) => f.source).sort((a, b) => (a.overlay < b.overlay ? -1 : 1))
   // The local repositories as resolution sees them: olm's own entry, added on first publish, is not one.
   const local = { mainRepo: ctx.reposConf.mainRepo, repos: localRepos(ctx) }
-  const inputs = { olm: OLM_VERSION, root: ctx.root, settings: ctx.settings, requests, local, overlays }
+  // Ebuilds are evaluated as the user olm runs as (portage when root), and bash tells them its UID.
+  const inputs = { olm: OLM_VERSION, uid: process.getuid?.() ?? null, root: ctx.root, settings: ctx.settings, requests, local, overlays }
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex')
 }
 
