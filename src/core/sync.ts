@@ -136,7 +136,8 @@ async function reuseLastResolution(ctx: Context, inputs: string, fetched: Fetche
   const current = await currentGenerationOrNull(ctx.location)
   if (!witness || current === null) return null
   const treeAt = (f: FetchedOverlay, commit: string) => openCachedCommit(ctx.cacheDir, f.source, commit)
-  const { holds, moved } = await witnessHolds(witness, inputs, fetched, current, path.join(generationsDir(ctx.location), current), treeAt)
+  // A witness damaged into valid JSON of the wrong shape is one that does not hold: the full resolution follows.
+  const { holds, moved } = await witnessHolds(witness, inputs, fetched, current, path.join(generationsDir(ctx.location), current), treeAt).catch(() => ({ holds: false, moved: false }))
   if (!holds) return null
   if (moved) {
     // The same reads hold at the new commits: the next sync compares against those.

@@ -99,6 +99,10 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
     expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
     await writeFile(witness, '{"format":1,"inputs":')
     expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+    // valid JSON of the wrong shape: its reads are no reads
+    const good = JSON.parse(await readFile(witness, 'utf8')) as { reads: unknown[] }
+    await writeFile(witness, JSON.stringify({ ...good, reads: [42, null] }))
+    expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
     expect(await readlink(repo)).toBe(generation)
     expect(await snapshotTree(repo)).toEqual(before)
   })
