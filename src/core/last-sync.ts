@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { writeCacheFile } from './cache-file.js'
+import { writeCacheFile } from '../util/cache-file.js'
 
 /** What `olm status` reports of the last sync; kept in cache-dir, the only place a no-change sync may write. */
 export interface LastSync {

@@ -8,7 +8,7 @@ import type { OverlayTree } from '../overlay/tree.js'
 import { loggingTree, type OverlayRead, OverlayReadLog, overlayReadsUnchanged } from '../overlay/read-log.js'
 import type { Unsatisfied } from '../resolve/closure-types.js'
 import { OLM_VERSION } from '../version.js'
-import { writeCacheFile } from './cache-file.js'
+import { writeCacheFile } from '../util/cache-file.js'
 import { type Context, localRepos } from './context.js'
 
 /**

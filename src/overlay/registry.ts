@@ -1,8 +1,8 @@
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import path from 'node:path'
+import { readFile, stat } from 'node:fs/promises'
 import { parseIni, type IniSection } from '../config/ini.js'
 import { OlmError, isOlmError } from '../errors.js'
 import { parseRepositoriesXml, pickGitHttpsSource, type RegistryRepo } from '../pms/repositoriesxml.js'
+import { writeCacheFile } from '../util/cache-file.js'
 import { assertHttpUrl, fetchBuffer } from './http.js'
 
 /**
@@ -203,13 +203,9 @@ async function readCached(file: string): Promise<{ text: string; mtime: Date } |
 }
 
 async function writeAtomically(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true })
-  const tmp = `${file}.tmp-${process.pid}`
   try {
-    await writeFile(tmp, text)
-    await rename(tmp, file)
+    await writeCacheFile(file, text)
   } catch (err) {
-    await rm(tmp, { force: true })
     throw new OlmError('WRITE_FAILED', `cannot write ${file}: ${(err as Error).message}`, { file }, { cause: err })
   }
 }
