@@ -66,6 +66,7 @@ async function coldAdd(ctx, count) {
     server.resetCounters()
     const run = await olm(root, ['add', ...pkgs])
     rows.push({ native, run, nativeBytes, bytes: server.bytesSent(), root, cloneDir, resolveWrite: resolveWriteMs(run), pulled: /resolved (\d+) packages/.exec(run.err)?.[1] })
+    if (process.env.BENCH_TRACE) console.error(`add ${count}: native ${native.ms.toFixed(0)} ms; olm`, run.lines.filter((l) => /^::\S+ at|^resolved/.test(l.text)).map((l) => `${l.ms.toFixed(0)} ms ${l.text.slice(0, 40)}`).join(' | '), `exit ${run.ms.toFixed(0)} ms`)
   }
   const pick = (f) => median(rows.map(f))
   const last = rows.at(-1)

@@ -8,6 +8,7 @@ import type { LocalReadLog } from '../local/local-reads.js'
 import type { OverlayTree } from '../overlay/tree.js'
 import { buildPlan, type WritePlan } from '../repo/plan.js'
 import { acquireLock } from '../repo/lock.js'
+import { collectGarbage } from '../util/collect-garbage.js'
 import { currentGeneration, generationsDir, publishPlan } from '../repo/publish.js'
 import { registerRepository } from '../repo/repos-conf-entry.js'
 import type { Closure } from '../resolve/closure-types.js'
@@ -16,7 +17,7 @@ import { createOverlayIndex, type MetadataEvaluator, type OverlayIndex } from '.
 import { type Context, openLocal, resolveSources } from './context.js'
 import { createSyncEvaluator } from './metadata.js'
 import { type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, witnessRecorder, writeWitness } from './sync-witness.js'
-import { diffProvenance, type PackageChange, readProvenance } from './provenance.js'
+import { copiedVersions, diffProvenance, type PackageChange, readProvenance } from './provenance.js'
 
 export interface SyncOptions {
   pretend: boolean
@@ -76,6 +77,7 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     }
     const recorder = witnessRecorder(fetched)
     const { outcome, plan, changes } = await resolveAndPlan(ctx, opts, requests, recorder.trees, recorder.localReads)
+    collectGarbage() // the resolver's structures, before publishing allocates
     const result: SyncResult = { outcome, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
     if (opts.pretend) {
       result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== `g-${plan.digest.slice(0, 24)}`
@@ -126,7 +128,7 @@ async function resolveAndPlan(ctx: Context, opts: SyncOptions, requests: Request
   const outcome = outcomeOf(closure)
   reportOutcome(ctx, outcome, false)
   const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
-  const changes = diffProvenance(await readProvenance(ctx.location), closure)
+  const changes = diffProvenance(await readProvenance(ctx.location), copiedVersions(closure))
   return { outcome, plan, changes }
 }
 

@@ -24,7 +24,9 @@ export interface ObjectStore {
 const TYPES: Record<number, GitObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' }
 const OFS_DELTA = 6
 const REF_DELTA = 7
-const CACHE_BYTES = 8 * 1024 * 1024
+// Resolving the bench's 1,157-package closure took as long with 2 MiB as with
+// 8 (1.05 s; 1.42 s with none), and the heap V8 lets grow is a multiple of what is live.
+const CACHE_BYTES = 2 * 1024 * 1024
 
 interface Pack {
   fd: number

@@ -322,7 +322,8 @@ export function applyDelta(base: Buffer, delta: Buffer, at = 0): Buffer {
     }
   }
   if (varint() !== base.length) throw new PackError(`delta at offset ${at}: base size mismatch`)
-  const out = Buffer.allocUnsafe(varint())
+  // Not from node's shared 8 KiB pool: a cached delta base would keep its whole slab alive.
+  const out = Buffer.allocUnsafeSlow(varint())
   let o = 0
   while (p < delta.length) {
     const op = delta[p++]!
