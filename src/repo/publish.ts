@@ -129,6 +129,7 @@ interface Previous {
 
 async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, durability: Flush, tools: CloneTools | null): Promise<FileList> {
   const fsync = !durability.batch
+  const modes: Modes = { exact: await modesComeOutAsAsked(root, fs) }
   // Cloning makes thousands of links at once: only where one flush makes them all durable.
   const cloning = previous?.files && tools && durability.batch
   // Both only read the previous generation: listing it and cloning it overlap.
@@ -139,12 +140,12 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous
     const patch = patchFor(entries, previous.files, found)
     await settleAll(patch.removeDirs.map((d) => () => fs.rm(path.join(root, d), { recursive: true, force: true })))
     await settleAll(patch.remove.map((rel) => () => fs.rm(path.join(root, rel), { force: true })))
-    written = await writeInto(patch.write, root, fs, null, fsync)
+    written = await writeInto(patch.write, root, fs, null, fsync, modes)
     for (const [rel, f] of patch.kept) written.files.set(rel, f)
   } else {
-    written = await writeInto(entries, root, fs, previous, fsync)
+    written = await writeInto(entries, root, fs, previous, fsync, modes)
   }
-  await settleAll([...written.dirs].map((dir) => () => fixDir(dir, fs, fsync)))
+  if (fsync || !modes.exact) await settleAll([...written.dirs].map((dir) => () => fixDir(dir, fs, fsync)))
   await fixDir(root, fs, fsync)
   await durability.flush(root)
   return written.files
@@ -160,7 +161,31 @@ interface Written {
   dirs: Set<string>
 }
 
-async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, fsync: boolean): Promise<Written> {
+/** exact: files and directories are created with exactly the mode asked for (see modesComeOutAsAsked). */
+interface Modes {
+  exact: boolean
+}
+
+/**
+ * Whether what is created under dir gets exactly the mode asked for. The
+ * umask and a default ACL only ever take bits away, so a 0755 directory and
+ * file that come out 0755 say 0644 and 0755 will too; then the chmod of every
+ * file and directory (a thread-pool round trip each, 10,000 for a large
+ * repository) is left out. A setgid parent shows too, as 02755.
+ */
+async function modesComeOutAsAsked(dir: string, fs: Fs): Promise<boolean> {
+  const probe = path.join(dir, '.olm-mode-probe')
+  await fs.mkdir(probe, { mode: 0o755 })
+  try {
+    await (await fs.open(path.join(probe, 'f'), 'wx', 0o755)).close()
+    const [d, f] = await Promise.all([fs.lstat(probe), fs.lstat(path.join(probe, 'f'))])
+    return (d.mode & 0o7777) === 0o755 && (f.mode & 0o7777) === 0o755
+  } finally {
+    await fs.rm(probe, { recursive: true, force: true })
+  }
+}
+
+async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, fsync: boolean, modes: Modes): Promise<Written> {
   const dirs = new Set<string>()
   for (const e of entries) {
     const dir = path.dirname(path.join(root, e.relPath))
@@ -173,7 +198,7 @@ async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: P
   const files: FileList = new Map()
   await settleAll(
     entries.map((e) => async () => {
-      const size = await writeEntry(e, path.join(root, e.relPath), fs, previous, fsync)
+      const size = await writeEntry(e, path.join(root, e.relPath), fs, previous, fsync, modes)
       if (e.kind === 'file') files.set(e.relPath, { id: e.id, size: size!, executable: e.executable })
     }),
   )
@@ -181,7 +206,7 @@ async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: P
 }
 
 /** Writes one entry; for a file, returns its size. */
-async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous | null, fsync: boolean): Promise<number | undefined> {
+async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous | null, fsync: boolean, modes: Modes): Promise<number | undefined> {
   if (e.kind === 'symlink') return void (await fs.symlink(e.target, file))
   // Generations are never modified once published: a file the previous one
   // already holds, byte for byte and mode for mode, is shared by a hard link
@@ -194,13 +219,14 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous
       return size
     }
   }
-  // Modes are set explicitly: never setuid/setgid/world-writable, whatever the umask or the overlay said.
+  // Modes are exactly 0644 or 0755: never setuid/setgid/world-writable, whatever the umask or the overlay said.
   const content = await e.read()
-  if (contentId(content, e.id) !== e.id) throw new Error(`${e.relPath} changed between planning and writing`)
+  // A git id was read from the snapshot that named it, by content address; other bytes (a directory overlay's) can change under olm.
+  if (!e.id.startsWith('git:') && contentId(content, e.id) !== e.id) throw new Error(`${e.relPath} changed between planning and writing`)
   const fh = await fs.open(file, 'wx', e.executable ? 0o755 : 0o644)
   try {
     await fh.writeFile(content)
-    await fh.chmod(e.executable ? 0o755 : 0o644)
+    if (!modes.exact) await fh.chmod(e.executable ? 0o755 : 0o644)
     if (fsync) await fh.datasync()
   } finally {
     await fh.close()
