@@ -63,7 +63,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): CountingHttpClie
         statusCode: res.statusCode ?? 0,
         statusMessage: res.statusMessage ?? '',
         headers: flatHeaders(res.headers),
-        body: countBody(res, count, opts.maxBytes ?? DEFAULT_MAX_BYTES),
+        body: bodyOf(res, countBody(res, count, opts.maxBytes ?? DEFAULT_MAX_BYTES)),
       }
     }
   }
@@ -92,7 +92,28 @@ function send(url: string, req: SendRequest, opts: HttpClientOptions): Promise<h
   })
 }
 
-async function* countBody(res: http.IncomingMessage, count: (n: number) => void, maxBytes: number): AsyncIterableIterator<Uint8Array> {
+/**
+ * The body as an iterator whose return() lets the response go even before
+ * the first read. A response nobody reads (an error status) keeps its
+ * socket, and the socket keeps olm running until the server hangs up: a
+ * failed sync took 6 s more against the test server, as long as a server's
+ * keep-alive elsewhere.
+ */
+function bodyOf(res: http.IncomingMessage, chunks: AsyncGenerator<Uint8Array>): AsyncIterableIterator<Uint8Array> {
+  return {
+    next: () => chunks.next(),
+    return: (value?: unknown) => {
+      res.destroy()
+      return chunks.return(value)
+    },
+    throw: (err?: unknown) => chunks.throw(err),
+    [Symbol.asyncIterator]() {
+      return this
+    },
+  }
+}
+
+async function* countBody(res: http.IncomingMessage, count: (n: number) => void, maxBytes: number): AsyncGenerator<Uint8Array> {
   let total = 0
   try {
     for await (const chunk of res) {

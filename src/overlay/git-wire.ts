@@ -1,4 +1,4 @@
-import type { HttpClient } from 'isomorphic-git'
+import type { GitHttpResponse, HttpClient } from 'isomorphic-git'
 
 /**
  * The one upload-pack exchange of a shallow fetch, written against the smart
@@ -42,10 +42,9 @@ export interface RefAdvertisement {
  */
 export async function discoverRefs(http: HttpClient, url: string): Promise<RefAdvertisement> {
   const res = await http.request({ url: `${url.replace(/\/$/, '')}/info/refs?service=git-upload-pack`, method: 'GET', headers: { accept: '*/*' } })
-  if (res.statusCode !== 200) throw new WireError(`HTTP ${res.statusCode} ${res.statusMessage}`.trim())
+  if (res.statusCode !== 200) return refuse(res, `HTTP ${res.statusCode} ${res.statusMessage}`.trim())
   const type = Object.entries(res.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? ''
-  if (type !== 'application/x-git-upload-pack-advertisement' || !res.body)
-    throw new WireError(`not a smart HTTP git server (content-type '${type}')`)
+  if (type !== 'application/x-git-upload-pack-advertisement' || !res.body) return refuse(res, `not a smart HTTP git server (content-type '${type}')`)
   const out: RefAdvertisement = { refs: new Map(), caps: {} }
   let flushes = 0
   let first = true
@@ -70,6 +69,12 @@ export async function discoverRefs(http: HttpClient, url: string): Promise<RefAd
   }
   if (flushes < 2) throw new WireError('the ref advertisement ended early')
   return out
+}
+
+/** Fails with `message`, letting go of a response that will not be read (it would hold its connection open). */
+async function refuse(res: GitHttpResponse, message: string): Promise<never> {
+  await res.body?.return?.(undefined)
+  throw new WireError(message)
 }
 
 function splitCaps(line: string): [string, string | undefined] {
@@ -99,9 +104,7 @@ export async function requestPack(http: HttpClient, req: UploadPackRequest, onPa
     },
     body: single(encodeRequest(req)),
   })
-  if (res.statusCode !== 200) {
-    throw new WireError(`upload-pack answered HTTP ${res.statusCode} ${res.statusMessage}`.trim())
-  }
+  if (res.statusCode !== 200) return refuse(res, `upload-pack answered HTTP ${res.statusCode} ${res.statusMessage}`.trim())
   if (!res.body) throw new WireError('upload-pack sent no body')
   return parseResponse(res.body, onPack)
 }
