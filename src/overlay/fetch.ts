@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import fs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
 import type { Reporter } from '../report.js'
@@ -69,7 +70,23 @@ export async function fetchOverlay(source: OverlaySource, opts: FetchOptions): P
   // Reported only when the previous cache stands in; otherwise the thrown error says it all.
   if (failure) report.emit({ type: 'source:failed', overlay: source.overlay, url: source.url, message: failure.message })
   if (opts.network) report.emit({ type: 'source:done', overlay: source.overlay, commit: tree.commit, cached: !changed })
+  if (opts.network && !failure) await removeSupersededCaches(opts.cacheDir, source, dir)
   return { source, tree, changed, failure }
+}
+
+/**
+ * One cache per overlay: once the overlay has been fetched from where it is
+ * defined now, the caches of where it was defined before (another URL,
+ * branch or kind) go. Nothing reads them any more, and each is a whole
+ * shallow clone; `olm search` and `olm status` would list the overlay twice.
+ * Overlays no longer requested keep theirs (olm status names them).
+ */
+async function removeSupersededCaches(cacheDir: string, source: OverlaySource, current: string): Promise<void> {
+  const base = path.join(cacheDir, 'overlays')
+  // Overlay names have no dots (pms.md §2.1): "<name>." starts this overlay's caches and no other's.
+  const mine = (name: string) => name.startsWith(`${source.overlay}.`) && /^(git|tar)\.[0-9a-f]{12}$/.test(name.slice(source.overlay.length + 1))
+  for (const name of await fs.readdir(base).catch(() => [] as string[]))
+    if (mine(name) && path.join(base, name) !== current) await fs.rm(path.join(base, name), { recursive: true, force: true })
 }
 
 /**

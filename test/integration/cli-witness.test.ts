@@ -1,4 +1,4 @@
-import { cp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
+import { cp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { commitChange, makeBareRepo } from '../helpers/bare-repo.js'
@@ -179,5 +179,36 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
     const r = ok(await olm('sync', '-v'))
     expect(r.stderr).toMatch(REUSED)
     expect(warnings(r)).toEqual(warnings(added))
+  })
+})
+
+describe.skipIf(missing)('an overlay pointed at another URL', () => {
+  it('resolves from the new one, and its cache replaces the old one: search and status name the overlay once', async () => {
+    const { root, olm, packages } = await system('tenstorrent.git', 'dev-python/tt-flash::tenstorrent')
+    const caches = () => readdir(path.join(root, 'var/cache/overlayman/overlays'))
+    const [before] = await caches()
+    expect(before).toMatch(/^tenstorrent\.git\.[0-9a-f]{12}$/)
+    // the same overlay, now defined at a mirror without md5-cache
+    const conf = path.join(root, 'etc/overlayman/overlays.d/test.conf')
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace('/tenstorrent.git', '/tenstorrent-nocache.git'))
+    const r = ok(await olm('sync', '-v'))
+    expect(r.stderr).toMatch(RESOLVED)
+    expect(await packages()).toContain('dev-python/tt-flash')
+    const after = await caches()
+    expect(after).toHaveLength(1)
+    expect(after[0]).toMatch(/^tenstorrent\.git\.[0-9a-f]{12}$/)
+    expect(after[0]).not.toBe(before)
+    const search = ok(await olm('search', 'tt-flash')).stdout.split('\n').filter((l) => l.startsWith('dev-python/tt-flash::'))
+    expect(search).toHaveLength(1)
+    expect(ok(await olm('status')).stdout.match(/^overlay tenstorrent /gm)).toHaveLength(1)
+  })
+
+  it('keeps the old cache while the new URL cannot be fetched', async () => {
+    const { root, olm } = await system('tenstorrent.git', 'dev-python/tt-flash::tenstorrent')
+    const conf = path.join(root, 'etc/overlayman/overlays.d/test.conf')
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace('/tenstorrent.git', '/no-such-overlay.git'))
+    const r = await olm('sync')
+    expect(r.code).not.toBe(0)
+    expect(await readdir(path.join(root, 'var/cache/overlayman/overlays'))).toEqual([expect.stringMatching(/^tenstorrent\.git\./)])
   })
 })
