@@ -186,15 +186,7 @@ async function modesComeOutAsAsked(dir: string, fs: Fs): Promise<boolean> {
 }
 
 async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, fsync: boolean, modes: Modes): Promise<Written> {
-  const dirs = new Set<string>()
-  for (const e of entries) {
-    const dir = path.dirname(path.join(root, e.relPath))
-    if (dirs.has(dir)) continue
-    await fs.mkdir(dir, { recursive: true, mode: 0o755 })
-    // Every directory mkdir created, not only the file's own: under umask 077
-    // "app-misc" of "app-misc/foo/x" would stay 0700, unreadable by portage.
-    for (let d = dir; d !== root && !dirs.has(d); d = path.dirname(d)) dirs.add(d)
-  }
+  const dirs = await makeDirs(entries, root, fs)
   const files: FileList = new Map()
   await settleAll(
     entries.map((e) => async () => {
@@ -203,6 +195,27 @@ async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: P
     }),
   )
   return { files, dirs }
+}
+
+/**
+ * Makes the directories the entries need, parents first and each level's at
+ * once (one mkdir after another was ~0.3 s of a 10,000-file repository).
+ * Returns every one, not only the files' own: under umask 077 "app-misc" of
+ * "app-misc/foo/x" would stay 0700, unreadable by portage, unless given its mode.
+ */
+async function makeDirs(entries: PlanEntry[], root: string, fs: Fs): Promise<Set<string>> {
+  const dirs = new Set<string>()
+  const levels: string[][] = []
+  for (const e of entries) {
+    for (let d = path.dirname(path.join(root, e.relPath)); d !== root && !dirs.has(d); d = path.dirname(d)) {
+      dirs.add(d)
+      const depth = path.relative(root, d).split(path.sep).length
+      ;(levels[depth] ??= []).push(d)
+    }
+  }
+  // recursive: a generation cloned from the previous one already has most of them
+  for (const level of levels) if (level) await settleAll(level.map((d) => () => fs.mkdir(d, { recursive: true, mode: 0o755 }).then(() => {})))
+  return dirs
 }
 
 /** Writes one entry; for a file, returns its size. */
