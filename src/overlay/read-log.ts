@@ -62,14 +62,50 @@ export function loggingTree(tree: OverlayTree, log: OverlayReadLog): OverlayTree
 export class OverlayReadLog extends ReadLog<OverlayReadKind> {}
 
 /**
+ * Overlay reads as a witness keeps them: grouped by the top-level directory
+ * they are under (a category, eclass, metadata...), each group its reads as
+ * a JSON string. A later commit leaves most top-level directories as they
+ * were; their groups are skipped unparsed. Parsed up front, the 11,600 reads
+ * of a 1,157-package closure made a check that an unrelated bump changed
+ * nothing spend more time in the garbage collector than in comparing.
+ */
+export type GroupedReads = Record<string, string>
+
+const topOf = (path: string) => path.split('/', 1)[0]!
+
+export function groupReads(reads: readonly OverlayRead[]): GroupedReads {
+  const groups = new Map<string, OverlayRead[]>()
+  for (const read of reads) {
+    const top = topOf(read[1])
+    const group = groups.get(top)
+    if (group) group.push(read)
+    else groups.set(top, [read])
+  }
+  return Object.fromEntries([...groups].map(([top, group]) => [top, JSON.stringify(group)]))
+}
+
+/**
  * Whether every logged read gives the same answer in `tree` (another commit
  * of the same overlay); reads no file's bytes. With `logged`, the tree at the
  * commit the reads were logged at, reads under a directory whose id is the
  * same in both trees are not repeated: nothing below it can differ.
  */
-export async function overlayReadsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[], logged?: OverlayTree | null): Promise<boolean> {
+export async function overlayReadsUnchanged(tree: OverlayTree, grouped: GroupedReads, logged?: OverlayTree | null): Promise<boolean> {
+  for (const [top, group] of Object.entries(grouped)) {
+    if (logged && top !== '' && (await sameDir(logged, tree, top))) continue
+    if (!(await readsUnchanged(tree, JSON.parse(group) as OverlayRead[], logged))) return false
+  }
+  return true
+}
+
+async function sameDir(a: OverlayTree, b: OverlayTree, dir: string): Promise<boolean> {
+  const [was, now] = await Promise.all([a.entry(dir), b.entry(dir)])
+  return was?.type === 'dir' && was.id !== undefined && now?.type === 'dir' && now.id === was.id
+}
+
+async function readsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[], logged?: OverlayTree | null): Promise<boolean> {
   const dirOf = (kind: OverlayReadKind, path: string) => (kind === 'dir' ? path : path.slice(0, Math.max(0, path.lastIndexOf('/'))))
-  // Decided once per directory, parents first, so a whole unchanged category costs one comparison.
+  // Decided once per directory, parents first, so a whole unchanged package costs one comparison.
   const unchanged = new Map<string, boolean>()
   if (logged) {
     const dirs = [...new Set(reads.map(([kind, path]) => dirOf(kind, path)))].filter((d) => d !== '')
@@ -80,8 +116,7 @@ export async function overlayReadsUnchanged(tree: OverlayTree, reads: readonly O
         const d = parts.slice(0, i).join('/')
         let known = unchanged.get(d)
         if (known === undefined) {
-          const [was, now] = await Promise.all([logged.entry(d), tree.entry(d)])
-          known = was?.type === 'dir' && was.id !== undefined && now?.type === 'dir' && now.id === was.id
+          known = await sameDir(logged, tree, d)
           unchanged.set(d, known)
         }
         same = known

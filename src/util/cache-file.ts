@@ -6,7 +6,7 @@ import path from 'node:path'
  * save work (a lost or torn one is read as absent and costs a full run), so
  * they need not wait for the disk as /etc and the repository do.
  */
-export async function writeCacheFile(file: string, text: string): Promise<void> {
+export async function writeCacheFile(file: string, text: string | Uint8Array): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true })
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.olm-${process.pid}`)
   try {

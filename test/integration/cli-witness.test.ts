@@ -99,9 +99,13 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
     expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
     await writeFile(witness, '{"format":1,"inputs":')
     expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
-    // valid JSON of the wrong shape: its reads are no reads
-    const good = JSON.parse(await readFile(witness, 'utf8')) as { reads: unknown[] }
-    await writeFile(witness, JSON.stringify({ ...good, reads: [42, null] }))
+    // a header of valid JSON and the wrong shape: its reads are no reads
+    const [header, ...body] = (await readFile(witness, 'utf8')).split('\n')
+    await writeFile(witness, [JSON.stringify({ ...JSON.parse(header!), reads: [42, null] }), ...body].join('\n'))
+    expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+    // cut short: the overlay reads the header places are not all there
+    const whole = await readFile(witness)
+    await writeFile(witness, whole.subarray(0, whole.length - 10))
     expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
     expect(await readlink(repo)).toBe(generation)
     expect(await snapshotTree(repo)).toEqual(before)
@@ -150,6 +154,28 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
       const again = ok(await olm('sync', '-v'))
       expect(again.stderr).toMatch(REUSED)
       expect(again.stdout).toMatch(/nothing changed/)
+      // ...and its reads, carried over unparsed, still tell the next commits apart.
+      await commitChange(bare, { 'dev-util/tt-exalens/metadata.xml': (await fixture('dev-util/tt-exalens/metadata.xml')).replace('</pkgmetadata>', '<!-- twice --></pkgmetadata>') })
+      expect(ok(await olm('sync', '-v')).stderr).toMatch(REUSED)
+      const entry = 'metadata/md5-cache/dev-python/pyluwen-0.6.2'
+      await commitChange(bare, { [entry]: (await fixture(entry)).replace(/^DESCRIPTION=.*$/m, 'DESCRIPTION=Changed upstream') })
+      expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+      expect(await readFile(path.join(repo, entry), 'utf8')).toMatch(/^DESCRIPTION=Changed upstream$/m)
+    })
+
+    it('with damaged overlay reads in the witness is resolved, to the same files', async () => {
+      const { bare, olm, repo, root } = await moving('dev-python/tt-flash::tenstorrent')
+      const before = await snapshotTree(repo)
+      const witness = path.join(root, 'var/cache/overlayman/sync-witness.json')
+      const text = await readFile(witness, 'utf8')
+      const nl = text.indexOf('\n')
+      await writeFile(witness, text.slice(0, nl + 1) + 'x'.repeat(text.length - nl - 1))
+      await commitChange(bare, { 'dev-util/tt-exalens/metadata.xml': (await fixture('dev-util/tt-exalens/metadata.xml')).replace('</pkgmetadata>', '<!-- edited --></pkgmetadata>') })
+      expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+      // only the provenance differs: it names the commit resolved
+      const after = await snapshotTree(repo)
+      for (const tree of [before, after]) tree.delete('metadata/overlayman.json')
+      expect(after).toEqual(before)
     })
 
     it("that changes a file of a copied package's files/ is resolved, and the change copied", async () => {
