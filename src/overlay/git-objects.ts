@@ -68,6 +68,81 @@ export function openObjectStore(gitdir: string): ObjectStore {
   }
 }
 
+/** Where an object's bytes lie in a pack, as written there. */
+export interface RawObject {
+  /** the pack's own name, pack-<checksum> */
+  pack: string
+  /** 1-4 whole object, 6 OFS_DELTA, 7 REF_DELTA */
+  kind: number
+  /** inflated size (for a delta, of its instructions) */
+  size: number
+  /** the base's name, for either kind of delta */
+  baseOid: string | null
+  /** the zlib stream, exactly as the pack holds it */
+  deflated: Buffer
+}
+
+/**
+ * The packed objects of a store as raw bytes, for copying them into another
+ * pack without inflating (git-consolidate.ts). Loose objects are not seen:
+ * olm's caches have none.
+ */
+export interface RawPacks {
+  raw(oid: string): RawObject | null
+  close(): void
+}
+
+export function openRawPacks(gitdir: string): RawPacks {
+  const packDir = path.join(gitdir, 'objects/pack')
+  const names = (fs.existsSync(packDir) ? fs.readdirSync(packDir) : []).filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n)).sort()
+  const packs = names.map((n) => ({ name: n.slice(0, -4), pack: openPack(path.join(packDir, n)), oidAt: null as Map<number, string> | null }))
+  const oidAt = (p: (typeof packs)[number], offset: number): string => {
+    if (!p.oidAt) {
+      p.oidAt = new Map()
+      for (let i = 0; i < p.pack.count; i++) p.oidAt.set(offsetAt(p.pack.idx, p.pack.count, i), p.pack.idx.toString('hex', 8 + 1024 + i * 20, 8 + 1024 + i * 20 + 20))
+    }
+    const oid = p.oidAt.get(offset)
+    if (!oid) throw new Error(`${p.name}: no object starts at offset ${offset}`)
+    return oid
+  }
+  return {
+    raw(oid) {
+      const bin = Buffer.from(oid, 'hex')
+      for (const p of packs) {
+        const offset = findOffset(p.pack, bin)
+        if (offset === null) continue
+        const end = endOf(p.pack, offset)
+        const bytes = Buffer.allocUnsafe(end - offset)
+        if (fs.readSync(p.pack.fd, bytes, 0, bytes.length, offset) !== bytes.length) throw new Error(`${p.name}: cut short at offset ${offset}`)
+        let at = 0
+        let c = bytes[at++]!
+        const kind = (c >> 4) & 7
+        let size = c & 15
+        for (let shift = 4; c & 0x80; shift += 7) {
+          c = bytes[at++]!
+          size += (c & 0x7f) * 2 ** shift
+        }
+        let baseOid: string | null = null
+        if (kind === OFS_DELTA) {
+          c = bytes[at++]!
+          let ofs = c & 0x7f
+          while (c & 0x80) {
+            c = bytes[at++]!
+            ofs = (ofs + 1) * 128 + (c & 0x7f)
+          }
+          baseOid = oidAt(p, offset - ofs)
+        } else if (kind === REF_DELTA) {
+          baseOid = bytes.toString('hex', at, at + 20)
+          at += 20
+        } else if (!TYPES[kind]) throw new Error(`${p.name}: bad object type ${kind} at offset ${offset}`)
+        return { pack: p.name, kind, size, baseOid, deflated: bytes.subarray(at) }
+      }
+      return null
+    },
+    close: () => packs.forEach((p) => fs.closeSync(p.pack.fd)),
+  }
+}
+
 function openPack(idxFile: string): Pack {
   const idx = fs.readFileSync(idxFile)
   if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) throw new Error(`${idxFile}: not a version 2 pack index`)

@@ -16,6 +16,7 @@ import {
   snapshotStore,
   storeObjectReader,
 } from './git-store.js'
+import { consolidatePacks } from './git-consolidate.js'
 import { openObjectStore } from './git-objects.js'
 import { commitTree, parseTree } from './git-tree.js'
 import { discoverRefs, type RefAdvertisement, requestPack } from './git-wire.js'
@@ -45,7 +46,7 @@ export interface GitSourceOptions {
   onProgress?: (e: { phase: string; loaded: number; total?: number }) => void
   /** Inactivity timeout per request (default 60 s). */
   timeoutMs?: number
-  /** Packs allowed before the next update re-clones instead (default 20). Bounds the cache. */
+  /** Packs allowed before an update consolidates them into one (default 20). Bounds the cache. */
   maxPacks?: number
 }
 
@@ -75,14 +76,20 @@ export async function fetchGitOverlay(o: GitSourceOptions): Promise<GitFetchResu
   const state = await readState(o.cacheDir)
   if (state.commit === remote.oid && state.ref === remote.ref)
     return { commit: remote.oid, changed: false, bytes: http.bytes() }
-  const packs = await listPacks(o.cacheDir)
-  if (state.commit && packs.length < (o.maxPacks ?? DEFAULT_MAX_PACKS)) {
-    await fetchInto(o.cacheDir, { o, http, remote, haves: [state.commit], shallows: state.shallow })
-  } else if (!state.commit) {
+  if (!state.commit) {
     await initStore(o.cacheDir, o.url)
     await fetchInto(o.cacheDir, { o, http, remote, haves: [], shallows: [] })
   } else {
-    await reclone(o, http, remote)
+    await fetchInto(o.cacheDir, { o, http, remote, haves: [state.commit], shallows: state.shallow })
+    // Each update adds a pack: past maxPacks they become one, locally, as git gc does. Only if
+    // that fails is the overlay downloaded again, to keep the bound.
+    if ((await listPacks(o.cacheDir)).length > (o.maxPacks ?? DEFAULT_MAX_PACKS)) {
+      const kept = [remote.oid, state.commit]
+      await consolidatePacks(o.cacheDir, kept)
+        // both are depth-1 commits whose parents the cache lacks; older ones are gone
+        .then(() => commitState(o.cacheDir, remote.ref, remote.oid, kept))
+        .catch(() => reclone(o, http, remote))
+    }
   }
   return { commit: remote.oid, changed: true, bytes: http.bytes() }
 }

@@ -11,9 +11,11 @@ const UPDATES = 200
 const MAX_PACKS = 5
 
 /**
- * isomorphic-git never repacks, so every update adds a pack. The source
- * re-clones once maxPacks is reached; this drives 200 real upstream commits
- * and fetches and checks the pack count and the cache size never grow past it.
+ * Every update adds a pack. Past maxPacks the source consolidates them into
+ * one, locally; this drives 200 real upstream commits and fetches and checks
+ * that the pack count and the cache size never grow past the bound, that no
+ * update downloads the overlay again, and that native git finds the cache
+ * sound throughout.
  */
 describe.skipIf(missing !== null)('git cache stays bounded', () => {
   let root: string
@@ -27,29 +29,41 @@ describe.skipIf(missing !== null)('git cache stays bounded', () => {
     await removeDir(root)
   })
 
-  it(`holds at most ${MAX_PACKS} packs over ${UPDATES} updates`, { timeout: 240_000 }, async () => {
+  it(`holds at most ${MAX_PACKS} packs over ${UPDATES} updates, and never downloads the overlay again`, { timeout: 240_000 }, async () => {
     const tree: TreeSpec = { 'profiles/repo_name': 'bound\n' }
     for (let i = 0; i < 50; i++) tree[`cat/p${i}/p${i}-1.ebuild`] = `EAPI=8\n# package ${i}\n`.repeat(20)
     await makeBareRepo(tree, path.join(root, 'bound.git'))
     const cacheDir = path.join(await testDir(), 'bound')
     const opts = { overlay: 'bound', url: `${server.url}/bound.git`, cacheDir, maxPacks: MAX_PACKS }
-    await fetchGitOverlay(opts)
+    const first = await fetchGitOverlay(opts)
     const firstSize = await packBytes(cacheDir)
     let maxSeen = 0
-    let recloned = 0
+    let consolidated = 0
+    let maxBytes = 0
     let last = ''
     for (let i = 0; i < UPDATES; i++) {
+      const previous = last
       last = await commitChange(path.join(root, 'bound.git'), { [`cat/p${i % 50}/p${i % 50}-1.ebuild`]: `EAPI=8\n# rev ${i}\n` })
       const before = (await packNames(cacheDir)).length
-      expect((await fetchGitOverlay(opts)).commit).toBe(last)
+      const fetched = await fetchGitOverlay(opts)
+      expect(fetched.commit).toBe(last)
+      maxBytes = Math.max(maxBytes, fetched.bytes)
       const after = (await packNames(cacheDir)).length
-      if (after < before) recloned++
+      if (after < before) {
+        consolidated++
+        // the commit before stays readable: the next sync's witness compares against it
+        if (previous) expect((await (await openGitTree(cacheDir, 'bound', previous)).readDir('cat'))?.length).toBe(50)
+        if (consolidated <= 2) await git(['--git-dir', cacheDir, 'fsck', '--full', '--no-dangling', '--strict'])
+      }
       maxSeen = Math.max(maxSeen, after)
     }
     expect(maxSeen).toBe(MAX_PACKS)
-    expect(recloned).toBeGreaterThanOrEqual(Math.floor(UPDATES / MAX_PACKS) - 1)
+    expect(consolidated).toBeGreaterThanOrEqual(Math.floor(UPDATES / MAX_PACKS) - 1)
+    // an update is a thin pack of one changed file, never the whole overlay again
+    expect(maxBytes).toBeLessThan(first.bytes / 4)
     expect(await packBytes(cacheDir)).toBeLessThan(firstSize * (MAX_PACKS + 1))
     expect((await readdir(path.dirname(cacheDir))).filter((n) => n !== 'bound')).toEqual([])
+    expect((await readdir(cacheDir)).filter((n) => n.startsWith('olm-incoming-'))).toEqual([])
     expect((await git(['--git-dir', cacheDir, 'rev-parse', 'HEAD']))).toBe(last)
     await git(['--git-dir', cacheDir, 'fsck', '--full', '--no-dangling', '--strict'])
     const view = await openGitTree(cacheDir, 'bound')
