@@ -114,28 +114,9 @@ export function openRawPacks(gitdir: string): RawPacks {
         const end = endOf(p.pack, offset)
         const bytes = Buffer.allocUnsafe(end - offset)
         if (fs.readSync(p.pack.fd, bytes, 0, bytes.length, offset) !== bytes.length) throw new Error(`${p.name}: cut short at offset ${offset}`)
-        let at = 0
-        let c = bytes[at++]!
-        const kind = (c >> 4) & 7
-        let size = c & 15
-        for (let shift = 4; c & 0x80; shift += 7) {
-          c = bytes[at++]!
-          size += (c & 0x7f) * 2 ** shift
-        }
-        let baseOid: string | null = null
-        if (kind === OFS_DELTA) {
-          c = bytes[at++]!
-          let ofs = c & 0x7f
-          while (c & 0x80) {
-            c = bytes[at++]!
-            ofs = (ofs + 1) * 128 + (c & 0x7f)
-          }
-          baseOid = oidAt(p, offset - ofs)
-        } else if (kind === REF_DELTA) {
-          baseOid = bytes.toString('hex', at, at + 20)
-          at += 20
-        } else if (!TYPES[kind]) throw new Error(`${p.name}: bad object type ${kind} at offset ${offset}`)
-        return { pack: p.name, kind, size, baseOid, deflated: bytes.subarray(at) }
+        const h = objectHeader(bytes, offset)
+        const baseOid = h.baseOffset >= 0 ? oidAt(p, h.baseOffset) : h.baseOid
+        return { pack: p.name, kind: h.kind, size: h.size, baseOid, deflated: bytes.subarray(h.headerLength) }
       }
       return null
     },
@@ -217,6 +198,20 @@ function readPacked(
 ): GitObject {
   const first = fs.readSync(pack.fd, scratch, 0, Math.min(FIRST_READ, pack.packSize - offset), offset)
   const raw = scratch.subarray(0, first)
+  const { kind, size, baseOffset, baseOid, headerLength } = objectHeader(raw, offset)
+  // Inflated before the base is read: reading the base reuses the scratch buffer.
+  const data = inflateObject(pack, offset, headerLength, size, raw)
+  let base: GitObject | null = null
+  if (baseOffset >= 0) base = readAt(pack, baseOffset, true)
+  else if (baseOid !== null) {
+    base = readOid(baseOid)
+    if (!base) throw new Error(`pack object at ${offset} deltas against ${baseOid}, which the store lacks`)
+  }
+  return base ? { type: base.type, data: applyDelta(base.data, data, offset) } : { type: TYPES[kind]!, data }
+}
+
+/** A pack object's header at the start of `raw` (the object at pack offset `offset`): type, size and the base of a delta. */
+function objectHeader(raw: Buffer, offset: number) {
   let p = 0
   let c = raw[p++]!
   const kind = (c >> 4) & 7
@@ -239,15 +234,7 @@ function readPacked(
     baseOid = raw.toString('hex', p, p + 20)
     p += 20
   } else if (!TYPES[kind]) throw new Error(`bad object type ${kind} at pack offset ${offset}`)
-  // Inflated before the base is read: reading the base reuses the scratch buffer.
-  const data = inflateObject(pack, offset, p, size, raw)
-  let base: GitObject | null = null
-  if (baseOffset >= 0) base = readAt(pack, baseOffset, true)
-  else if (baseOid !== null) {
-    base = readOid(baseOid)
-    if (!base) throw new Error(`pack object at ${offset} deltas against ${baseOid}, which the store lacks`)
-  }
-  return base ? { type: base.type, data: applyDelta(base.data, data, offset) } : { type: TYPES[kind]!, data }
+  return { kind, size, baseOffset, baseOid, headerLength: p }
 }
 
 /** The object's inflated bytes; its deflate stream starts `headerLength` bytes after `offset`. */
