@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import { readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fetchGitOverlay, openGitTree } from '../../src/overlay/git.js'
 import { commitChange, git, makeBareRepo, type TreeSpec } from '../helpers/bare-repo.js'
+import { graftCommit } from '../helpers/reliability-hostile.js'
 import { gitHttpBackendMissing, startGitServer, type GitServer } from '../helpers/git-server.js'
 import { removeDir, suiteDir, testDir } from '../helpers/tmp.js'
 
@@ -70,6 +72,28 @@ describe.skipIf(missing !== null)('git cache stays bounded', () => {
     expect((await view.readFile(`cat/p${(UPDATES - 1) % 50}/p${(UPDATES - 1) % 50}-1.ebuild`))?.toString()).toBe(
       `EAPI=8\n# rev ${UPDATES - 1}\n`,
     )
+  })
+
+  it('downloads the overlay again when its packs cannot be merged, and stays bounded', async () => {
+    const tree: TreeSpec = { 'profiles/repo_name': 'bound\n' }
+    // incompressible, so a whole download and an update differ by far in bytes
+    for (let i = 0; i < 20; i++) tree[`cat/p${i}/p${i}-1.ebuild`] = `EAPI=8\n# ${randomBytes(1024).toString('hex')}\n`
+    const repo = path.join(root, 'unmergeable.git')
+    await makeBareRepo(tree, repo)
+    const cacheDir = path.join(await testDir(), 'unmergeable')
+    const opts = { overlay: 'unmergeable', url: `${server.url}/unmergeable.git`, cacheDir, maxPacks: 2 }
+    const first = await fetchGitOverlay(opts)
+    await commitChange(repo, { 'cat/p1/p1-1.ebuild': 'EAPI=8\n# rev 1\n' })
+    expect((await fetchGitOverlay(opts)).bytes).toBeLessThan(first.bytes / 4)
+    // A name git add never writes, deep in the tree: the fetch (which reads the root tree back)
+    // takes it, merging the packs (which walks every tree) refuses it.
+    const hostile = await graftCommit(repo, [{ parts: ['cat', 'p2', '..'], mode: '100644', content: 'x\n' }])
+    const fetched = await fetchGitOverlay(opts)
+    expect(fetched.commit).toBe(hostile)
+    expect(fetched.bytes).toBeGreaterThan(first.bytes / 2) // the whole overlay again
+    expect(await packNames(cacheDir)).toHaveLength(1)
+    expect((await readdir(path.dirname(cacheDir))).filter((n) => n !== 'unmergeable')).toEqual([])
+    expect(await git(['--git-dir', cacheDir, 'rev-parse', 'HEAD'])).toBe(hostile)
   })
 })
 
