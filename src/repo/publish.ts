@@ -66,7 +66,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
     // Older generations are removed while the new one is written (the disk
     // does both at once); none is live, and a failure to prune is no failure:
     // the next run prunes.
-    pruning = pruneGenerations(genDir, new Set([...keep, path.basename(stage)]), fs).catch(() => {})
+    pruning = pruneGenerations(genDir, new Set([...keep, path.basename(stage)]), fs, cloneTools).catch(() => {})
     try {
       // A link left dangling (its generation deleted by hand) has nothing to share.
       const live = current === null ? null : path.join(genDir, current)
@@ -101,7 +101,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   await syncDir(path.dirname(location), fs).catch((err: Error) => {
     warning = `published ${location}, but could not sync its directory to disk (${err.message}); a power loss may bring back the previous generation`
   })
-  await (pruning ?? pruneGenerations(genDir, new Set(keep), fs).catch(() => {}))
+  await (pruning ?? pruneGenerations(genDir, new Set(keep), fs, cloneTools).catch(() => {}))
   return { changed: true, generation: genName, warning }
 }
 
@@ -133,7 +133,7 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous
   // Cloning makes thousands of links at once: only where one flush makes them all durable.
   const cloning = previous?.files && tools && durability.batch
   // Both only read the previous generation: listing it and cloning it overlap.
-  const [found] = cloning ? await Promise.all([tools.list(previous.dir), tools.clone(previous.dir, root)]) : [null]
+  const [found] = cloning ? await Promise.all([tools.list(previous.dir), tools.clone(previous.dir, root, topLevelCounts(previous.files!))]) : [null]
   if (cloning && !found) await emptyDir(root, fs) // the clone cannot be patched without the listing
   let written: Written
   if (found && previous?.files) {
@@ -149,6 +149,16 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous
   await fixDir(root, fs, fsync)
   await durability.flush(root)
   return written.files
+}
+
+/** Files under each top-level entry of a generation, by its file list. */
+function topLevelCounts(files: FileList): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const rel of files.keys()) {
+    const top = rel.split('/', 1)[0]!
+    counts.set(top, (counts.get(top) ?? 0) + 1)
+  }
+  return counts
 }
 
 async function emptyDir(dir: string, fs: Fs): Promise<void> {
@@ -318,12 +328,18 @@ async function swapLink(location: string, target: string, fs: Fs): Promise<void>
   }
 }
 
-async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs): Promise<void> {
+async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs, tools: CloneTools | null): Promise<void> {
+  const doomed: string[] = []
   for (const name of await fs.readdir(genDir)) {
     if (keep.has(name.replace(/\.files(\.tmp)?$/, ''))) continue
     // Staging dirs of interrupted runs are debris too; olm holds the lock, so none is live.
-    if (name.startsWith('g-') || name.startsWith('.stage-')) await fs.rm(path.join(genDir, name), { recursive: true, force: true })
+    if (name.startsWith('g-') || name.startsWith('.stage-')) doomed.push(path.join(genDir, name))
   }
+  if (!doomed.length) return
+  // One rm process, not node's recursive rm: that queues an unlink per file on the four-thread pool
+  // the new generation is being written through (it held a 10,000-file publish back 0.4 s).
+  if (tools?.removeTrees) await tools.removeTrees(doomed)
+  else for (const p of doomed) await fs.rm(p, { recursive: true, force: true })
 }
 
 async function exists(p: string, fs: Fs): Promise<boolean> {
