@@ -163,6 +163,24 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
       expect(await readFile(path.join(repo, entry), 'utf8')).toMatch(/^DESCRIPTION=Changed upstream$/m)
     })
 
+    it('after the cache has merged its packs (every 20 updates) still stands on the last resolution', { timeout: 120_000 }, async () => {
+      const { bare, olm, repo, root } = await moving('dev-python/tt-flash::tenstorrent')
+      const generation = await readlink(repo)
+      const packDir = async () => {
+        const [cache] = await readdir(path.join(root, 'var/cache/overlayman/overlays'))
+        return (await readdir(path.join(root, 'var/cache/overlayman/overlays', cache!, 'objects/pack'))).filter((n) => n.endsWith('.pack')).length
+      }
+      let merged = false
+      for (let i = 0; i < 21; i++) {
+        const before = await packDir()
+        await commitChange(bare, { 'dev-util/tt-exalens/metadata.xml': (await fixture('dev-util/tt-exalens/metadata.xml')).replace('</pkgmetadata>', `<!-- ${i} --></pkgmetadata>`) })
+        expect(ok(await olm('sync', '-v')).stderr).toMatch(REUSED)
+        if ((await packDir()) < before) merged = true
+      }
+      expect(merged).toBe(true)
+      expect(await readlink(repo)).toBe(generation)
+    })
+
     it('with damaged overlay reads in the witness is resolved, to the same files', async () => {
       const { bare, olm, repo, root } = await moving('dev-python/tt-flash::tenstorrent')
       const before = await snapshotTree(repo)
