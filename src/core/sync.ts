@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises'
 import path from 'node:path'
 import pLimit from 'p-limit'
 import { OlmError } from '../errors.js'
@@ -13,7 +14,9 @@ import { currentGeneration, generationsDir, publishPlan } from '../repo/publish.
 import { registerRepository } from '../repo/repos-conf-entry.js'
 import type { Closure } from '../resolve/closure-types.js'
 import { resolveClosure } from '../resolve/closure.js'
+import { MetadataMemo } from '../resolve/metadata-memo.js'
 import { createOverlayIndex, type MetadataEvaluator, type OverlayIndex } from '../resolve/overlay-index.js'
+import { writeCacheFile } from '../util/cache-file.js'
 import { type Context, openLocal, resolveSources } from './context.js'
 import { createSyncEvaluator } from './metadata.js'
 import { type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, witnessRecorder, writeWitness } from './sync-witness.js'
@@ -123,14 +126,20 @@ async function fetchAll(ctx: Context, sources: OverlaySource[], opts: SyncOption
 async function resolveAndPlan(ctx: Context, opts: SyncOptions, requests: Request[], trees: Map<string, OverlayTree>, reads: LocalReadLog) {
   const evaluator = opts.evaluate ? null : createSyncEvaluator(ctx, reads)
   const evaluate = opts.evaluate ?? evaluator!.evaluate
-  const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, evaluate)]))
+  const memo = MetadataMemo.parse(await fs.readFile(memoFile(ctx.cacheDir), 'utf8').catch(() => null))
+  const indexes = new Map<string, OverlayIndex>([...trees].map(([name, tree]) => [name, createOverlayIndex(tree, evaluate, memo)]))
   const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx, reads), displayPath: ctx.show }).finally(() => evaluator?.close())
+  // Only a speed-up for the next resolution: a failure to keep it is no failure.
+  await writeCacheFile(memoFile(ctx.cacheDir), memo.serialize()).catch(() => {})
   const outcome = outcomeOf(closure)
   reportOutcome(ctx, outcome, false)
   const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
   const changes = diffProvenance(await readProvenance(ctx.location), copiedVersions(closure))
   return { outcome, plan, changes }
 }
+
+/** What resolutions learned from md5-cache entries (see MetadataMemo). */
+const memoFile = (cacheDir: string) => path.join(cacheDir, 'metadata-memo.json')
 
 /** The last resolution's witness when it still holds (see SyncWitness). */
 async function reuseLastResolution(ctx: Context, inputs: string, fetched: FetchedOverlay[]): Promise<SyncWitness | null> {

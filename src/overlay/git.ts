@@ -16,6 +16,7 @@ import {
   snapshotStore,
   storeObjectReader,
 } from './git-store.js'
+import { collectGarbage } from '../util/collect-garbage.js'
 import { consolidatePacks } from './git-consolidate.js'
 import { openObjectStore } from './git-objects.js'
 import { commitTree, parseTree } from './git-tree.js'
@@ -89,6 +90,8 @@ export async function fetchGitOverlay(o: GitSourceOptions): Promise<GitFetchResu
         // both are depth-1 commits whose parents the cache lacks; older ones are gone
         .then(() => commitState(o.cacheDir, remote.ref, remote.oid, kept))
         .catch(() => reclone(o, http, remote))
+      collectGarbage() // the indexer's, before the resolve allocates
+
     }
   }
   return { commit: remote.oid, changed: true, bytes: http.bytes() }

@@ -91,7 +91,12 @@ export function isCacheEntryValid(
   overlayEclassMd5: ReadonlyMap<string, string>,
 ): boolean {
   if (e.md5 === '' || e.md5.toLowerCase() !== ebuildMd5.toLowerCase()) return false
-  return e.eclasses.every(({ name, md5 }) => {
+  return eclassesHold(e.eclasses, overlayEclassMd5)
+}
+
+/** The eclass half of isCacheEntryValid: each eclass the overlay ships has the md5 the entry was made with. */
+export function eclassesHold(eclasses: readonly { name: string; md5: string }[], overlayEclassMd5: ReadonlyMap<string, string>): boolean {
+  return eclasses.every(({ name, md5 }) => {
     const shipped = overlayEclassMd5.get(name)
     return shipped === undefined || shipped.toLowerCase() === md5.toLowerCase()
   })

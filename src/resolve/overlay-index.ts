@@ -1,12 +1,13 @@
 import { OlmError } from '../errors.js'
 import { type OverlayTree, readText } from '../overlay/tree.js'
 import { parseLayoutConf, type LayoutConf } from '../pms/layoutconf.js'
-import { type CacheEntry, cacheValue, isCacheEntryValid, parseCacheEntry } from '../pms/md5cache.js'
+import { type CacheEntry, cacheValue, eclassesHold, isCacheEntryValid, parseCacheEntry } from '../pms/md5cache.js'
 import { md5Hex } from '../pms/md5.js'
 import { parseEbuildFileName, isValidCategory, isValidPackageName } from '../pms/names.js'
 import { type MaskEntry, parseCategories, parseLicenseGroups, parsePackageMask, parseThirdPartyMirrors } from '../pms/profiles.js'
 import type { Version } from '../pms/version.js'
 import { once } from '../util/once.js'
+import { type MemoEntry, MetadataMemo } from './metadata-memo.js'
 
 /** One ebuild of an overlay. */
 export interface OverlayEbuild {
@@ -58,7 +59,7 @@ export interface OverlayIndex {
   metadata(ebuild: OverlayEbuild): Promise<EbuildMetadata>
 }
 
-export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluator): OverlayIndex {
+export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluator, memo?: MetadataMemo): OverlayIndex {
   const ebuildCache = new Map<string, Promise<OverlayEbuild[]>>()
   const metaCache = new Map<string, Promise<EbuildMetadata>>()
   const where = (rel: string) => ({ file: `${rel} in ::${tree.overlay}`, overlay: tree.overlay })
@@ -92,7 +93,7 @@ export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluat
     },
     metadata(ebuild) {
       let p = metaCache.get(ebuild.relPath)
-      if (!p) metaCache.set(ebuild.relPath, (p = loadMetadata(index, ebuild, evaluate, where)))
+      if (!p) metaCache.set(ebuild.relPath, (p = loadMetadata(index, ebuild, evaluate, where, memo)))
       return p
     },
   }
@@ -118,14 +119,23 @@ async function loadMetadata(
   ebuild: OverlayEbuild,
   evaluate: MetadataEvaluator | undefined,
   where: (rel: string) => { file: string; overlay: string },
+  memo: MetadataMemo | undefined,
 ): Promise<EbuildMetadata> {
+  const cacheRel = `metadata/md5-cache/${ebuild.category}/${ebuild.pn}-${ebuild.pvr}`
+  // By content id (git trees have them): the same ebuild and entry as a resolution before.
+  const key = memo ? await memoKey(index.tree, ebuild.relPath, cacheRel) : null
+  const known = key ? memo!.get(key) : undefined
+  if (known && eclassesHold(known.eclasses.map(([name, md5]) => ({ name, md5 })), await index.eclassMd5s())) return fromMemo(known)
   const bytes = await index.tree.readFile(ebuild.relPath)
   if (!bytes) throw new Error(`ebuild vanished from the tree: ${ebuild.relPath}`)
-  const cacheRel = `metadata/md5-cache/${ebuild.category}/${ebuild.pn}-${ebuild.pvr}`
   const cacheText = await readText(index.tree, cacheRel)
   if (cacheText !== null) {
     const entry = parseCacheEntry(cacheText, `${cacheRel} in ::${index.overlay}`)
-    if (isCacheEntryValid(entry, md5Hex(bytes), await index.eclassMd5s())) return toMetadata(entry, 'md5-cache')
+    if (isCacheEntryValid(entry, md5Hex(bytes), await index.eclassMd5s())) {
+      const metadata = toMetadata(entry, 'md5-cache')
+      if (key) memo!.set(key, { keys: Object.fromEntries(metadata.entry.keys), eclasses: entry.eclasses.map((e) => [e.name, e.md5]) })
+      return metadata
+    }
   }
   if (evaluate) return toMetadata(await evaluate(index, ebuild), 'evaluated')
   throw new OlmError(
@@ -133,6 +143,15 @@ async function loadMetadata(
     `${ebuild.category}/${ebuild.pn}-${ebuild.pvr} in ::${index.overlay} has no valid md5-cache entry, and this olm cannot evaluate ebuilds`,
     { ...where(ebuild.relPath), package: `${ebuild.category}/${ebuild.pn}` },
   )
+}
+
+async function memoKey(tree: OverlayTree, ebuildRel: string, cacheRel: string): Promise<string | null> {
+  const [ebuild, entry] = [await tree.entry(ebuildRel), await tree.entry(cacheRel)]
+  return ebuild?.type === 'file' && ebuild.id && entry?.type === 'file' && entry.id ? MetadataMemo.key(ebuild.id, entry.id) : null
+}
+
+function fromMemo(known: MemoEntry): EbuildMetadata {
+  return toMetadata({ keys: new Map(Object.entries(known.keys)), eclasses: known.eclasses.map(([name, md5]) => ({ name, md5 })), md5: '' }, 'md5-cache')
 }
 
 function toMetadata(entry: CacheEntry, origin: EbuildMetadata['origin']): EbuildMetadata {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { cp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -179,6 +180,25 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
       }
       expect(merged).toBe(true)
       expect(await readlink(repo)).toBe(generation)
+    })
+
+    it('that changes an eclass the overlay ships does not reuse what was learned from the md5-cache entries it invalidates', { timeout: 120_000 }, async () => {
+      const repoName = `guru-moving-${n++}.git`
+      const bare = path.join(dir, 'git', repoName)
+      await makeBareRepo(path.join(FIXTURES, 'guru'), bare)
+      const { olm, repo, root } = await system(repoName, 'app-voices/voxctl::guru', 'guru')
+      expect(await readFile(path.join(root, 'var/cache/overlayman/metadata-memo.json'), 'utf8')).toMatch(/^olm metadata memo/)
+      const eclass = 'eclass/voice-utils.eclass'
+      const edited = (await readFile(path.join(FIXTURES, 'guru', eclass), 'utf8')) + '# changed upstream\n'
+      await commitChange(bare, { [eclass]: edited })
+      expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+      // The entry no longer holds (its voice-utils md5 is the old one): olm evaluated the ebuild and wrote its own.
+      const entry = await readFile(path.join(repo, 'metadata/md5-cache/app-voices/voxctl-1.0.0'), 'utf8')
+      expect(entry).toContain(`voice-utils\t${createHash('md5').update(edited).digest('hex')}`)
+      // ...exactly as a system that never resolved this overlay before makes it.
+      const fresh = await system(repoName, 'app-voices/voxctl::guru', 'guru')
+      const strip = (t: Map<string, unknown>) => (t.delete('metadata/overlayman.json'), t)
+      expect(strip(await snapshotTree(repo))).toEqual(strip(await snapshotTree(fresh.repo)))
     })
 
     it('with damaged overlay reads in the witness is resolved, to the same files', async () => {

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { MetadataMemo } from '../../src/resolve/metadata-memo.js'
+
+const entry = { keys: { SLOT: '0', DEPEND: 'dev-libs/a\tb' }, eclasses: [['nim-utils', 'ab12'] as [string, string]] }
+
+describe('MetadataMemo', () => {
+  it('gives back what a resolution set, in the next one, and keeps only what that one used', () => {
+    const first = MetadataMemo.parse(null)
+    const a = MetadataMemo.key('git:aa', 'git:ab')
+    const b = MetadataMemo.key('git:ba', 'git:bb')
+    expect(first.get(a)).toBeUndefined()
+    first.set(a, entry)
+    first.set(b, { keys: { SLOT: '1' }, eclasses: [] })
+    const second = MetadataMemo.parse(first.serialize())
+    expect(second.get(a)).toEqual(entry)
+    // b was not looked up: the third knows only a
+    const third = MetadataMemo.parse(second.serialize())
+    expect(third.get(b)).toBeUndefined()
+    expect(third.get(a)).toEqual(entry)
+  })
+
+  it('reads a damaged entry as a miss, and another format as nothing', () => {
+    const key = MetadataMemo.key('git:aa', 'git:ab')
+    const good = MetadataMemo.parse(null)
+    good.set(key, entry)
+    const text = good.serialize()
+    expect(MetadataMemo.parse(text.replace('"SLOT"', '"SLOT')).get(key)).toBeUndefined() // not JSON
+    expect(MetadataMemo.parse(text.replace('"0"', '0')).get(key)).toBeUndefined() // wrong shape
+    expect(MetadataMemo.parse(text.replace('olm metadata memo 1', 'olm metadata memo 0')).get(key)).toBeUndefined()
+    expect(MetadataMemo.parse('').get(key)).toBeUndefined()
+  })
+})
