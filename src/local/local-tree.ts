@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { type Atom, atomMatches } from '../pms/atom.js'
+import { type Atom, atomMatches, formatAtom } from '../pms/atom.js'
 import { parseCacheEntry, cacheValue } from '../pms/md5cache.js'
 import { parseEbuildFileName } from '../pms/names.js'
 import { parseCategories, parseLicenseGroups, parseThirdPartyMirrors } from '../pms/profiles.js'
@@ -48,9 +48,17 @@ export function openLocalTree(repos: LocalRepoLocation[], log?: LocalReadLog): L
     for (const r of opened) if (await pred(r)) return true
     return false
   }
+  // One answer per atom: a closure asks the same few hundred atoms for thousands of
+  // ebuilds, and each asking cost promises and copies (65 MB of a 1,157-package resolve).
+  const answers = new Map<string, Promise<boolean>>()
   return {
     repoNames: repos.map((r) => r.name),
-    satisfies: (atom) => any((r) => repoSatisfies(r, atom, log)),
+    satisfies: (atom) => {
+      const key = formatAtom(atom)
+      let answer = answers.get(key)
+      if (!answer) answers.set(key, (answer = any((r) => repoSatisfies(r, atom, log))))
+      return answer
+    },
     hasEclass: (name) => any(async (r) => (await r.eclasses()).has(name)),
     hasLicense: (name) => any(async (r) => (await r.licenses()).has(name)),
     hasCategory: (name) => any(async (r) => (await r.categories()).has(name)),

@@ -151,13 +151,13 @@ class ResolverState {
     const cpv = `${pkg.category}/${pkg.pn}-${ebuild.pvr}`
     const ownEclasses = await index.eclassMd5s()
     for (const name of md.eclasses) {
-      if (ownEclasses.has(name)) this.addItem(this.eclasses, name, index, { kind: 'inherit', by: cpv }, [...pkg.chain, `${cpv} inherits ${name}`])
+      if (ownEclasses.has(name)) this.addItem(this.eclasses, name, index, { kind: 'inherit', by: cpv }, () => [...pkg.chain, `${cpv} inherits ${name}`])
       else await this.checkUnusableEclass(index, name, cpv)
     }
     const ownLicenses = await index.licenses()
     for (const name of this.licensesOf(cacheValue(md.entry, 'LICENSE'), `${cpv}::${index.overlay}`)) {
       if (await this.input.local.hasLicense(name)) continue
-      if (ownLicenses.has(name)) this.addItem(this.licenses, name, index, { kind: 'license', by: cpv }, [...pkg.chain, `${cpv} LICENSE ${name}`])
+      if (ownLicenses.has(name)) this.addItem(this.licenses, name, index, { kind: 'license', by: cpv }, () => [...pkg.chain, `${cpv} LICENSE ${name}`])
       else this.warnings.push(`license ${name} of ${cpv}::${index.overlay} is in neither the overlay nor the local tree`)
     }
     const parsed: [variable: string, nodes: DepNode[]][] = []
@@ -326,11 +326,12 @@ class ResolverState {
     }
   }
 
-  private addItem(map: Map<string, ClosureItem>, name: string, index: OverlayIndex, reason: Reason, chain: string[]): void {
+  /** `chain` is made only for an item seen first: every ebuild of an eclass chain would copy it again. */
+  private addItem(map: Map<string, ClosureItem>, name: string, index: OverlayIndex, reason: Reason, chain: () => string[]): void {
     const key = `${name}::${index.overlay}`
     const item = map.get(key)
     if (item) item.reasons.push(reason)
-    else map.set(key, { name, overlay: index.overlay, commit: index.tree.commit, reasons: [reason], chain })
+    else map.set(key, { name, overlay: index.overlay, commit: index.tree.commit, reasons: [reason], chain: chain() })
   }
 }
 
