@@ -89,9 +89,9 @@ export async function fetchGitOverlay(o: GitSourceOptions): Promise<GitFetchResu
       await consolidatePacks(o.cacheDir, kept)
         // both are depth-1 commits whose parents the cache lacks; older ones are gone
         .then(() => commitState(o.cacheDir, remote.ref, remote.oid, kept))
-        .catch(() => reclone(o, http, remote))
+        // The cache as fetched is sound either way: a failed re-clone only leaves the packs for next time.
+        .catch(() => reclone(o, http, remote).catch(() => {}))
       collectGarbage() // the indexer's, before the resolve allocates
-
     }
   }
   return { commit: remote.oid, changed: true, bytes: http.bytes() }
