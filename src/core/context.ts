@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError, OlmErrors } from '../errors.js'
@@ -10,8 +11,9 @@ import type { LocalReadLog } from '../local/local-reads.js'
 import { readReposConf } from '../local/repos-conf.js'
 import { type OverlaySource, type UserOverlayDef, loadRepositoriesXml, parseOverlaysConf, resolveOverlay } from '../overlay/registry.js'
 import type { ReposConf } from '../pms/reposconf.js'
-import { parseRepositoriesXml } from '../pms/repositoriesxml.js'
+import { parseRepositoriesXml, type RegistryRepo } from '../pms/repositoriesxml.js'
 import type { Reporter } from '../report.js'
+import { writeCacheFile } from '../util/cache-file.js'
 
 /** Everything read from --root before any network or write: what every command starts from. */
 export interface Context {
@@ -125,7 +127,27 @@ export async function loadRegistry(ctx: Context, opts: { refresh: boolean; signa
 async function loadRegistryReporting(ctx: Context, opts: { refresh: boolean; signal?: AbortSignal }) {
   const loaded = await loadRepositoriesXml({ url: ctx.settings.repositoriesXml, cacheFile: registryCacheFile(ctx), now: ctx.now(), refresh: opts.refresh, signal: opts.signal })
   if (loaded.error) ctx.report.emit({ type: 'warn', code: loaded.error.code, message: `could not refresh the overlay list: ${loaded.error.message}` })
-  return { registry: loaded.text === null ? null : parseRepositoriesXml(loaded.text), error: loaded.error }
+  return { registry: loaded.text === null ? null : await parsedRegistry(ctx, loaded.text), error: loaded.error }
+}
+
+/**
+ * repositories.xml parsed, taken from a JSON copy beside the cached file when
+ * that copy was made from the same text: parsing the 270 KB list took 55 ms of
+ * every sync of an overlay from it, a third of a sync with nothing to do.
+ */
+async function parsedRegistry(ctx: Context, text: string): Promise<Map<string, RegistryRepo>> {
+  const file = `${registryCacheFile(ctx)}.parsed.json`
+  const digest = createHash('sha256').update(text).digest('hex')
+  try {
+    const copy = JSON.parse(await fs.readFile(file, 'utf8')) as { digest: string; repos: RegistryRepo[] }
+    if (copy.digest === digest && Array.isArray(copy.repos)) return new Map(copy.repos.map((r) => [r.name, r]))
+  } catch {
+    // none yet, or damaged: parse
+  }
+  const repos = parseRepositoriesXml(text)
+  // Only a speed-up: a failure to keep it is no failure.
+  await writeCacheFile(file, JSON.stringify({ digest, repos: [...repos.values()] })).catch(() => {})
+  return repos
 }
 
 /**

@@ -1,4 +1,4 @@
-import { copyFile, mkdir } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -41,6 +41,22 @@ describe.skipIf(missing)('olm overlays, search and status', () => {
     expect(r.stdout).not.toMatch(/^steam-overlay/m)
     const mine = await olm('overlays', 'tenstorrent')
     expect(mine.stdout).toMatch(/^tenstorrent\thttp:\/\/127\.0\.0\.1:\d+\/tenstorrent\.git\t\(\/etc\/overlayman\/overlays\.d\/test\.conf:1\)$/m)
+  })
+
+  it('keeps the parsed overlay list beside the cached one, and parses again when the list changes', async () => {
+    const root = await testDir('olm-root-')
+    await makeSystem(root, { serverUrl: server.url, overlays: { tenstorrent: 'tenstorrent.git' } })
+    const olm = (...args: string[]) => runOlm([...args, '--root', root])
+    expect((await olm('overlays', 'guru')).stdout).toMatch(/^guru\tGURU: Ebuild repository entirely maintained by Gentoo users$/m)
+    const cached = path.join(root, 'var/cache/overlayman/repositories.xml')
+    const copy = JSON.parse(await readFile(`${cached}.parsed.json`, 'utf8')) as { repos: { name: string; description: string }[] }
+    // the copy is what answers while the list is the one it was made from...
+    copy.repos.find((r) => r.name === 'guru')!.description = 'from the parsed copy'
+    await writeFile(`${cached}.parsed.json`, JSON.stringify(copy))
+    expect((await olm('overlays', 'guru')).stdout).toMatch(/^guru\tfrom the parsed copy$/m)
+    // ...and a changed list (what a refresh brings) is parsed again
+    await writeFile(cached, (await readFile(cached, 'utf8')).replace('GURU: Ebuild repository entirely maintained by Gentoo users', 'GURU, edited upstream'))
+    expect((await olm('overlays', 'guru')).stdout).toMatch(/^guru\tGURU, edited upstream$/m)
   })
 
   it('search answers from the cached overlays and the cached overlay list, without fetching', async () => {
