@@ -118,7 +118,7 @@ function writePack(storeDir: string, wanted: Set<string>, push: (chunk: Buffer) 
     emit(header)
     for (const oid of order) {
       const o = packs.raw(oid)!
-      emit(objectHeader(o.baseOid ? REF_DELTA : o.kind, o.size))
+      emit(encodeObjectHeader(o.baseOid ? REF_DELTA : o.kind, o.size))
       if (o.baseOid) emit(Buffer.from(o.baseOid, 'hex'))
       emit(o.deflated)
     }
@@ -130,7 +130,7 @@ function writePack(storeDir: string, wanted: Set<string>, push: (chunk: Buffer) 
 }
 
 /** A pack object header: the type, then the size as git's little-endian varint. */
-function objectHeader(kind: number, size: number): Buffer {
+function encodeObjectHeader(kind: number, size: number): Buffer {
   const bytes: number[] = []
   let c = (kind << 4) | (size & 15)
   let rest = Math.floor(size / 16)
