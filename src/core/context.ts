@@ -140,9 +140,10 @@ async function parsedRegistry(ctx: Context, text: string): Promise<Map<string, R
   const digest = createHash('sha256').update(text).digest('hex')
   try {
     const copy = JSON.parse(await fs.readFile(file, 'utf8')) as { digest: string; repos: RegistryRepo[] }
-    if (copy.digest === digest && Array.isArray(copy.repos)) return new Map(copy.repos.map((r) => [r.name, r]))
+    const whole = (r: RegistryRepo) => typeof r?.name === 'string' && typeof r.description === 'string' && Array.isArray(r.sources)
+    if (copy.digest === digest && Array.isArray(copy.repos) && copy.repos.every(whole)) return new Map(copy.repos.map((r) => [r.name, r]))
   } catch {
-    // none yet, or damaged: parse
+    // none yet, or damaged: parse the list
   }
   const repos = parseRepositoriesXml(text)
   // Only a speed-up: a failure to keep it is no failure.

@@ -30,27 +30,17 @@ export interface PackageChange {
   after: string[]
 }
 
-/** A copied package as a sync's summary compares it. */
-export interface CopiedVersions {
-  package: string
-  overlay: string
-  versions: string[]
-}
-
-export function copiedVersions(closure: Closure): CopiedVersions[] {
-  return closure.packages.map((p) => ({ package: p.cp, overlay: p.overlay, versions: p.ebuilds.map((e) => e.ebuild.pvr) }))
-}
-
 /** What a sync changes, package by package, for the summary a person reads. */
-export function diffProvenance(before: Provenance | null, copied: CopiedVersions[]): PackageChange[] {
+export function diffProvenance(before: Provenance | null, closure: Closure): PackageChange[] {
   const old = new Map((before?.packages ?? []).map((p) => [p.package, p]))
   const changes: PackageChange[] = []
-  for (const { package: cp, overlay, versions: after } of copied) {
-    const prior = old.get(cp)
-    old.delete(cp)
-    if (!prior) changes.push({ package: cp, overlay, kind: 'new', before: [], after })
-    else if (prior.versions.join(' ') !== after.join(' ') || prior.overlay !== overlay)
-      changes.push({ package: cp, overlay, kind: 'updated', before: prior.versions, after })
+  for (const p of closure.packages) {
+    const after = p.ebuilds.map((e) => e.ebuild.pvr)
+    const prior = old.get(p.cp)
+    old.delete(p.cp)
+    if (!prior) changes.push({ package: p.cp, overlay: p.overlay, kind: 'new', before: [], after })
+    else if (prior.versions.join(' ') !== after.join(' ') || prior.overlay !== p.overlay)
+      changes.push({ package: p.cp, overlay: p.overlay, kind: 'updated', before: prior.versions, after })
   }
   for (const p of old.values()) changes.push({ package: p.package, overlay: p.overlay, kind: 'removed', before: p.versions, after: [] })
   return changes

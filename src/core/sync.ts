@@ -20,7 +20,7 @@ import { writeCacheFile } from '../util/cache-file.js'
 import { type Context, openLocal, resolveSources } from './context.js'
 import { createSyncEvaluator } from './metadata.js'
 import { type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, witnessRecorder, writeWitness } from './sync-witness.js'
-import { copiedVersions, diffProvenance, type PackageChange, readProvenance } from './provenance.js'
+import { diffProvenance, type PackageChange, readProvenance } from './provenance.js'
 
 export interface SyncOptions {
   pretend: boolean
@@ -134,7 +134,7 @@ async function resolveAndPlan(ctx: Context, opts: SyncOptions, requests: Request
   const outcome = outcomeOf(closure)
   reportOutcome(ctx, outcome, false)
   const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
-  const changes = diffProvenance(await readProvenance(ctx.location), copiedVersions(closure))
+  const changes = diffProvenance(await readProvenance(ctx.location), closure)
   return { outcome, plan, changes }
 }
 

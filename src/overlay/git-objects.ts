@@ -38,9 +38,7 @@ interface Pack {
 }
 
 export function openObjectStore(gitdir: string): ObjectStore {
-  const packDir = path.join(gitdir, 'objects/pack')
-  const names = (fs.existsSync(packDir) ? fs.readdirSync(packDir) : []).filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n)).sort()
-  const packs = names.map((n) => openPack(path.join(packDir, n)))
+  const packs = packIndexFiles(gitdir).map((f) => openPack(f))
   const cache = new ByteLru(CACHE_BYTES)
 
   // Only delta bases are cached: they are what later reads need again (callers
@@ -68,10 +66,8 @@ export function openObjectStore(gitdir: string): ObjectStore {
   }
 }
 
-/** Where an object's bytes lie in a pack, as written there. */
+/** An object's bytes as a pack holds them. */
 export interface RawObject {
-  /** the pack's own name, pack-<checksum> */
-  pack: string
   /** 1-4 whole object, 6 OFS_DELTA, 7 REF_DELTA */
   kind: number
   /** inflated size (for a delta, of its instructions) */
@@ -93,9 +89,7 @@ export interface RawPacks {
 }
 
 export function openRawPacks(gitdir: string): RawPacks {
-  const packDir = path.join(gitdir, 'objects/pack')
-  const names = (fs.existsSync(packDir) ? fs.readdirSync(packDir) : []).filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n)).sort()
-  const packs = names.map((n) => ({ name: n.slice(0, -4), pack: openPack(path.join(packDir, n)), oidAt: null as Map<number, string> | null }))
+  const packs = packIndexFiles(gitdir).map((f) => ({ name: path.basename(f, '.idx'), pack: openPack(f), oidAt: null as Map<number, string> | null }))
   const oidAt = (p: (typeof packs)[number], offset: number): string => {
     if (!p.oidAt) {
       p.oidAt = new Map()
@@ -116,12 +110,19 @@ export function openRawPacks(gitdir: string): RawPacks {
         if (fs.readSync(p.pack.fd, bytes, 0, bytes.length, offset) !== bytes.length) throw new Error(`${p.name}: cut short at offset ${offset}`)
         const h = objectHeader(bytes, offset)
         const baseOid = h.baseOffset >= 0 ? oidAt(p, h.baseOffset) : h.baseOid
-        return { pack: p.name, kind: h.kind, size: h.size, baseOid, deflated: bytes.subarray(h.headerLength) }
+        return { kind: h.kind, size: h.size, baseOid, deflated: bytes.subarray(h.headerLength) }
       }
       return null
     },
     close: () => packs.forEach((p) => fs.closeSync(p.pack.fd)),
   }
+}
+
+/** The .idx files of a store's packs, in name order. */
+function packIndexFiles(gitdir: string): string[] {
+  const packDir = path.join(gitdir, 'objects/pack')
+  const names = fs.existsSync(packDir) ? fs.readdirSync(packDir) : []
+  return names.filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n)).sort().map((n) => path.join(packDir, n))
 }
 
 function openPack(idxFile: string): Pack {

@@ -205,7 +205,8 @@ export class PackIndexer {
 
 /** Inflates one object's zlib stream; null when the input stops before the stream does (and more may come). */
 function inflateObject(input: Buffer, size: number, offset: number, eof: boolean): { data: Buffer; consumed: number } | null {
-  let res: { buffer: Buffer; engine: { bytesWritten: number } }
+  let res: { buffer: Buffer; engine: { bytesWritten: number } } | undefined
+  let failed: unknown
   // The last object of every received chunk is cut off, and zlib says so by
   // throwing: without a stack to capture, that costs ~1 µs instead of ~45 µs.
   const stackTraceLimit = Error.stackTraceLimit
@@ -214,11 +215,13 @@ function inflateObject(input: Buffer, size: number, offset: number, eof: boolean
     // An output chunk of the announced size avoids zlib's 16 KiB default per object (churn and slack).
     res = inflateSync(input, { info: true, chunkSize: Math.max(64, size + 64) }) as unknown as typeof res
   } catch (err) {
-    Error.stackTraceLimit = stackTraceLimit
-    if ((err as { code?: string }).code === 'Z_BUF_ERROR' && !eof) return null
-    throw new PackError(`object at offset ${offset} does not inflate: ${(err as Error).message}`)
+    failed = err
   } finally {
     Error.stackTraceLimit = stackTraceLimit
+  }
+  if (!res) {
+    if ((failed as { code?: string }).code === 'Z_BUF_ERROR' && !eof) return null
+    throw new PackError(`object at offset ${offset} does not inflate: ${(failed as Error).message}`)
   }
   if (res.buffer.length !== size) throw new PackError(`object at offset ${offset} has ${res.buffer.length} bytes, header says ${size}`)
   return { data: res.buffer, consumed: res.engine.bytesWritten }

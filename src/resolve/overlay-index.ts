@@ -125,7 +125,10 @@ async function loadMetadata(
   // By content id (git trees have them): the same ebuild and entry as a resolution before.
   const key = memo ? await memoKey(index.tree, ebuild.relPath, cacheRel) : null
   const known = key ? memo!.get(key) : undefined
-  if (known && eclassesHold(known.eclasses.map(([name, md5]) => ({ name, md5 })), await index.eclassMd5s())) return fromMemo(known)
+  if (known) {
+    const entry = fromMemo(known)
+    if (eclassesHold(entry.eclasses, await index.eclassMd5s())) return toMetadata(entry, 'md5-cache')
+  }
   const bytes = await index.tree.readFile(ebuild.relPath)
   if (!bytes) throw new Error(`ebuild vanished from the tree: ${ebuild.relPath}`)
   const cacheText = await readText(index.tree, cacheRel)
@@ -150,8 +153,9 @@ async function memoKey(tree: OverlayTree, ebuildRel: string, cacheRel: string): 
   return ebuild?.type === 'file' && ebuild.id && entry?.type === 'file' && entry.id ? MetadataMemo.key(ebuild.id, entry.id) : null
 }
 
-function fromMemo(known: MemoEntry): EbuildMetadata {
-  return toMetadata({ keys: new Map(Object.entries(known.keys)), eclasses: known.eclasses.map(([name, md5]) => ({ name, md5 })), md5: '' }, 'md5-cache')
+/** What the memo kept of an entry, as the entry (its _md5_ is settled by the key, so left empty). */
+function fromMemo(known: MemoEntry): CacheEntry {
+  return { keys: new Map(Object.entries(known.keys)), eclasses: known.eclasses.map(([name, md5]) => ({ name, md5 })), md5: '' }
 }
 
 function toMetadata(entry: CacheEntry, origin: EbuildMetadata['origin']): EbuildMetadata {

@@ -54,6 +54,10 @@ describe.skipIf(missing)('olm overlays, search and status', () => {
     copy.repos.find((r) => r.name === 'guru')!.description = 'from the parsed copy'
     await writeFile(`${cached}.parsed.json`, JSON.stringify(copy))
     expect((await olm('overlays', 'guru')).stdout).toMatch(/^guru\tfrom the parsed copy$/m)
+    // a copy of the wrong shape is no copy: the list is parsed
+    await writeFile(`${cached}.parsed.json`, JSON.stringify({ ...copy, repos: [42] }))
+    const damaged = await olm('overlays', 'guru')
+    expect([damaged.code, damaged.stdout]).toEqual([0, expect.stringMatching(/^guru\tGURU: Ebuild repository entirely maintained by Gentoo users$/m)])
     // ...and a changed list (what a refresh brings) is parsed again
     await writeFile(cached, (await readFile(cached, 'utf8')).replace('GURU: Ebuild repository entirely maintained by Gentoo users', 'GURU, edited upstream'))
     expect((await olm('overlays', 'guru')).stdout).toMatch(/^guru\tGURU, edited upstream$/m)
