@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
 import { isErrno } from '../config/load.js'
-import { type CloneTools, patchFor, systemCloneTools } from './clone-generation.js'
+import { type CloneTools, type FoundEntry, patchFor, systemCloneTools } from './clone-generation.js'
 import { type FileList, readFileList, removeFileList, writeFileList } from './file-list.js'
 import { type Flush, systemFlush } from './flush.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
@@ -62,7 +63,9 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   const keep = [genName, current ?? '']
   let pruning: Promise<void> | null = null
   if (built) {
-    const stage = await fs.mkdtemp(path.join(genDir, '.stage-'))
+    // Cloning needs one flush to make its thousands of links durable; so does recycling.
+    const recycled = cloneTools && durability.batch ? await recycleGeneration(genDir, keep, fs) : null
+    const stage = recycled?.stage ?? (await fs.mkdtemp(path.join(genDir, '.stage-')))
     // Older generations are removed while the new one is written (the disk
     // does both at once); none is live, and a failure to prune is no failure:
     // the next run prunes.
@@ -71,7 +74,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
       // A link left dangling (its generation deleted by hand) has nothing to share.
       const live = current === null ? null : path.join(genDir, current)
       const previous = live && (await exists(live, fs)) ? { dir: live, files: await readFileList(genDir, current!, fs) } : null
-      const files = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools)
+      const files = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools, recycled?.files ?? null)
       await fs.chmod(stage, 0o755)
       // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
       await writeFileList(genDir, genName, files, fs)
@@ -127,20 +130,39 @@ interface Previous {
   files: FileList | null
 }
 
-async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, durability: Flush, tools: CloneTools | null): Promise<FileList> {
+/**
+ * Writes the entries into root: by patching what root already holds (a
+ * recycled generation, whose list is `recycled`), or a hard-linked clone of
+ * the previous generation, or file by file.
+ */
+async function writeEntries(
+  entries: PlanEntry[],
+  root: string,
+  fs: Fs,
+  previous: Previous | null,
+  durability: Flush,
+  tools: CloneTools | null,
+  recycled: FileList | null,
+): Promise<FileList> {
   const fsync = !durability.batch
   const modes: Modes = { exact: await modesComeOutAsAsked(root, fs) }
-  // Cloning makes thousands of links at once: only where one flush makes them all durable.
-  const cloning = previous?.files && tools && durability.batch
-  // Both only read the previous generation: listing it and cloning it overlap.
-  const [found] = cloning ? await Promise.all([tools.list(previous.dir), tools.clone(previous.dir, root, topLevelCounts(previous.files!))]) : [null]
-  if (cloning && !found) await emptyDir(root, fs) // the clone cannot be patched without the listing
+  let base: { files: FileList; found: Map<string, FoundEntry> | null } | null = null
+  if (recycled && tools) {
+    base = { files: recycled, found: await tools.list(root) }
+  } else if (previous?.files && tools && durability.batch) {
+    // Cloning makes thousands of links at once: only where one flush makes them all durable.
+    // Both only read the previous generation: listing it and cloning it overlap.
+    const [found] = await Promise.all([tools.list(previous.dir), tools.clone(previous.dir, root, topLevelCounts(previous.files))])
+    base = { files: previous.files, found }
+  }
+  if (base && !base.found) await emptyDir(root, fs) // what root holds cannot be patched without its listing
   let written: Written
-  if (found && previous?.files) {
-    const patch = patchFor(entries, previous.files, found)
+  if (base?.found) {
+    const patch = patchFor(entries, base.files, base.found)
     await settleAll(patch.removeDirs.map((d) => () => fs.rm(path.join(root, d), { recursive: true, force: true })))
     await settleAll(patch.remove.map((rel) => () => fs.rm(path.join(root, rel), { force: true })))
-    written = await writeInto(patch.write, root, fs, null, fsync, modes)
+    // A recycled generation is one older than the previous: what changed since is shared from the previous.
+    written = await writeInto(patch.write, root, fs, recycled ? previous : null, fsync, modes)
     for (const [rel, f] of patch.kept) written.files.set(rel, f)
   } else {
     written = await writeInto(entries, root, fs, previous, fsync, modes)
@@ -149,6 +171,32 @@ async function writeEntries(entries: PlanEntry[], root: string, fs: Fs, previous
   await fixDir(root, fs, fsync)
   await durability.flush(root)
   return written.files
+}
+
+/**
+ * An old generation to build the new one in, instead of cloning the previous
+ * one and removing the old: the generation before the previous is removed on
+ * every publish anyway, and holds nearly what the new one will. It is renamed
+ * to a staging name first (never patched under its own name), and patched by
+ * removing every file that is not kept and writing new ones: its files are
+ * hard links shared with the live generation, so none is ever written in
+ * place. Only one with its file list; null when there is none.
+ * (A 10-package bump of a 10,000-file repository on the bench VM: `cp -al` of
+ * the previous generation and `rm -rf` of the old one 0.35-0.4 s; listing and
+ * patching the retired one 0.1-0.13 s.)
+ */
+async function recycleGeneration(genDir: string, keep: readonly string[], fs: Fs): Promise<{ stage: string; files: FileList } | null> {
+  for (const name of (await fs.readdir(genDir)).sort()) {
+    if (!name.startsWith('g-') || name.includes('.') || keep.includes(name)) continue
+    const files = await readFileList(genDir, name, fs).catch(() => null)
+    if (!files || !(await fs.lstat(path.join(genDir, name))).isDirectory()) continue
+    const stage = path.join(genDir, `.stage-${randomBytes(6).toString('hex')}`)
+    await fs.rename(path.join(genDir, name), stage)
+    // Its list describes a generation that is gone: the prune removes it, and the new list is written under the new name.
+    await removeFileList(genDir, name, fs)
+    return { stage, files }
+  }
+  return null
 }
 
 /** Files under each top-level entry of a generation, by its file list. */

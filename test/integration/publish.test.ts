@@ -164,6 +164,52 @@ describe('publishPlan', () => {
       expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(after)))
     })
 
+    describe('built in the generation before the previous one, which the publish retires', () => {
+      // k-1 is in every generation (one inode shared by all), c-1 as the previous generation has it
+      const third = mixed(
+        { 'profiles/repo_name': 'x\n', 'a/keep/k-1.ebuild': 'EAPI=8\n# three\n', 'a/keep/files/run.sh': 'echo\n', 'a/change/c-1.ebuild': 'new\n', 'a/gone/g-1.ebuild': 'EAPI=8\n' },
+        [['a/keep/files/link', 'run.sh']],
+        'three',
+      )
+      const gen = (location: string, name: string) => path.join(generationsDir(location), `g-${name}${'0'.repeat(24 - name.length)}`)
+
+      it.skipIf(!tools)('leaves the live generation as it was, and shares what it holds', async () => {
+        const location = path.join(await testDir(), 'overlayman')
+        await publishPlan(before, location, nodeFs, systemFlush(), tools)
+        const oldest = (await lstat(gen(location, 'one'))).ino
+        await publishPlan(after, location, nodeFs, systemFlush(), tools)
+        const live = await snapshotTree(gen(location, 'two') + '/')
+        await publishPlan(third, location, nodeFs, systemFlush(), tools)
+        expect((await lstat(gen(location, 'three'))).ino).toBe(oldest) // the same directory, renamed and patched
+        expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(third)))
+        // A file of the generation patched in place would show in the previous one: they share inodes.
+        expect(await snapshotTree(gen(location, 'two') + '/')).toEqual(live)
+        const ino = (name: string, rel: string) => lstat(path.join(gen(location, name), rel)).then((st) => st.ino)
+        expect(await ino('three', 'a/change/c-1.ebuild')).toBe(await ino('two', 'a/change/c-1.ebuild'))
+        expect(await ino('three', 'a/keep/files/run.sh')).toBe(await ino('two', 'a/keep/files/run.sh'))
+        expect((await readdir(generationsDir(location))).sort()).toEqual(['three', 'two'].flatMap((n) => [path.basename(gen(location, n)), `${path.basename(gen(location, n))}.files`]))
+      })
+
+      it.skipIf(!tools)('is written file by file when it cannot be listed', async () => {
+        const location = path.join(await testDir(), 'overlayman')
+        await publishPlan(before, location, nodeFs, systemFlush(), tools)
+        await publishPlan(after, location, nodeFs, systemFlush(), tools)
+        await publishPlan(third, location, nodeFs, systemFlush(), { list: async () => null, clone: tools!.clone })
+        expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(third)))
+      })
+
+      it.skipIf(!tools)('is not used without its file list', async () => {
+        const location = path.join(await testDir(), 'overlayman')
+        await publishPlan(before, location, nodeFs, systemFlush(), tools)
+        const oldest = (await lstat(gen(location, 'one'))).ino
+        await publishPlan(after, location, nodeFs, systemFlush(), tools)
+        await nodeFs.rm(`${gen(location, 'one')}.files`)
+        await publishPlan(third, location, nodeFs, systemFlush(), tools)
+        expect((await lstat(gen(location, 'three'))).ino).not.toBe(oldest)
+        expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(third)))
+      })
+    })
+
     it('publishes over a link whose generation was deleted by hand', async () => {
       const location = path.join(await testDir(), 'overlayman')
       await publishPlan(before, location, nodeFs, systemFlush(), tools)
