@@ -46,6 +46,11 @@ const guru: MiniOverlay = {
     'dev-nim/narrow-1': {},
     'dev-nim/narrow-2': { RDEPEND: 'dev-nim/d' },
     'dev-nim/usesdocs-1': { inherit: 'docs' },
+    // the same values in several ebuilds: parsed once, and still required by each
+    'dev-nim/twins-1': { RDEPEND: '|| ( dev-nim/never dev-nim/narrow )' },
+    'dev-nim/twins-2': { RDEPEND: '|| ( dev-nim/never dev-nim/narrow )' },
+    'dev-nim/twins-3': { RDEPEND: 'dev-nim/narrow dev-libs/nowhere' },
+    'dev-nim/twins-4': { RDEPEND: 'dev-nim/narrow dev-libs/nowhere' },
   },
 }
 
@@ -107,6 +112,18 @@ describe('resolveClosure', () => {
     const { overlays, local } = await setup()
     const c = await resolveClosure({ requests: [req('=dev-nim/narrow-1::guru')], overlays, local })
     expect(c.packages.map((p) => [p.cp, p.ebuilds.map((e) => e.ebuild.pvr)])).toEqual([['dev-nim/narrow', ['1']]])
+  })
+
+  it('widens a narrowed request that a dependency needs whole, however often the dependency is said', async () => {
+    const { overlays, local } = await setup()
+    const c = await resolveClosure({ requests: [req('=dev-nim/narrow-1::guru'), req('dev-nim/twins::guru', 2)], overlays, local })
+    // the any-of is satisfied by the narrowed request as it is; the plain atom of twins-3 widens it
+    expect(c.packages.map((p) => [p.cp, p.ebuilds.map((e) => e.ebuild.pvr)])).toEqual([
+      ['dev-nim/narrow', ['1', '2']],
+      ['dev-nim/twins', ['1', '2', '3', '4']],
+      ['dev-nim/d', ['1']],
+    ])
+    expect(c.unsatisfied).toEqual([{ atom: 'dev-libs/nowhere', chain: ['dev-nim/twins::guru (packages.d/test.conf:2)', 'dev-nim/twins-3 RDEPEND dev-libs/nowhere'] }])
   })
 
   it('refuses a package the overlay lacks, and a version nothing matches', async () => {
