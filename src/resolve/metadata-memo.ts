@@ -13,8 +13,25 @@
 export interface MemoEntry {
   /** the md5-cache keys the resolver reads */
   keys: Record<string, string>
-  /** _eclasses_ as name, md5 */
-  eclasses: [string, string][]
+  /**
+   * _eclasses_ as "name md5 name md5 ...": one string, not pairs, as most
+   * ebuilds of an overlay inherit the same few chains (checked once per
+   * distinct string), and parsing 12 pairs per entry was most of a lookup.
+   */
+  eclasses: string
+}
+
+/** A MemoEntry's eclasses, as written from _eclasses_ pairs. */
+export function eclassesText(eclasses: readonly { name: string; md5: string }[]): string {
+  return eclasses.map((e) => `${e.name} ${e.md5}`).join(' ')
+}
+
+/** The pairs of an eclassesText. */
+export function eclassPairs(text: string): { name: string; md5: string }[] {
+  const words = text === '' ? [] : text.split(' ')
+  const pairs: { name: string; md5: string }[] = []
+  for (let i = 0; i + 1 < words.length; i += 2) pairs.push({ name: words[i]!, md5: words[i + 1]! })
+  return pairs
 }
 
 /**
@@ -22,7 +39,7 @@ export interface MemoEntry {
  * JSON. Entries are parsed when looked up: parsing all of them up front held
  * ~10 MB of objects through a resolve that needs each once.
  */
-const FORMAT = 'olm metadata memo 1'
+const FORMAT = 'olm metadata memo 2'
 
 export class MetadataMemo {
   /** as JSON: an entry found is written back as it was read, and not held twice */
@@ -83,7 +100,6 @@ function isEntry(e: unknown): e is MemoEntry {
     typeof m.keys === 'object' &&
     m.keys !== null &&
     Object.values(m.keys).every((v) => typeof v === 'string') &&
-    Array.isArray(m.eclasses) &&
-    m.eclasses.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')
+    typeof m.eclasses === 'string'
   )
 }

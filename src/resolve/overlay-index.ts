@@ -7,7 +7,7 @@ import { parseEbuildFileName, isValidCategory, isValidPackageName } from '../pms
 import { type MaskEntry, parseCategories, parseLicenseGroups, parsePackageMask, parseThirdPartyMirrors } from '../pms/profiles.js'
 import type { Version } from '../pms/version.js'
 import { once } from '../util/once.js'
-import { type MemoEntry, MetadataMemo } from './metadata-memo.js'
+import { eclassesText, eclassPairs, type MemoEntry, MetadataMemo } from './metadata-memo.js'
 
 /** One ebuild of an overlay. */
 export interface OverlayEbuild {
@@ -62,6 +62,7 @@ export interface OverlayIndex {
 export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluator, memo?: MetadataMemo): OverlayIndex {
   const ebuildCache = new Map<string, Promise<OverlayEbuild[]>>()
   const metaCache = new Map<string, Promise<EbuildMetadata>>()
+  const remembered = memo ? { memo, eclassSets: new Map<string, EclassSet>() } : undefined
   const where = (rel: string) => ({ file: `${rel} in ::${tree.overlay}`, overlay: tree.overlay })
   const profileFile = <T>(rel: string, parse: (text: string, file: string) => T) =>
     once(async () => parse((await readText(tree, rel)) ?? '', `${tree.overlay}:${rel}`))
@@ -93,7 +94,7 @@ export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluat
     },
     metadata(ebuild) {
       let p = metaCache.get(ebuild.relPath)
-      if (!p) metaCache.set(ebuild.relPath, (p = loadMetadata(index, ebuild, evaluate, where, memo)))
+      if (!p) metaCache.set(ebuild.relPath, (p = loadMetadata(index, ebuild, evaluate, where, remembered)))
       return p
     },
   }
@@ -119,15 +120,15 @@ async function loadMetadata(
   ebuild: OverlayEbuild,
   evaluate: MetadataEvaluator | undefined,
   where: (rel: string) => { file: string; overlay: string },
-  memo: MetadataMemo | undefined,
+  remembered: Remembered | undefined,
 ): Promise<EbuildMetadata> {
   const cacheRel = `metadata/md5-cache/${ebuild.category}/${ebuild.pn}-${ebuild.pvr}`
   // By content id (git trees have them): the same ebuild and entry as a resolution before.
-  const key = memo ? await memoKey(index.tree, ebuild.relPath, cacheRel) : null
-  const known = key ? memo!.get(key) : undefined
+  const key = remembered ? await memoKey(index.tree, ebuild.relPath, cacheRel) : null
+  const known = key ? remembered!.memo.get(key) : undefined
   if (known) {
-    const entry = fromMemo(known)
-    if (eclassesHold(entry.eclasses, await index.eclassMd5s())) return toMetadata(entry, 'md5-cache')
+    const eclasses = await eclassSet(remembered!, known.eclasses, index)
+    if (eclasses.hold) return fromMemo(known, eclasses.names)
   }
   const bytes = await index.tree.readFile(ebuild.relPath)
   if (!bytes) throw new Error(`ebuild vanished from the tree: ${ebuild.relPath}`)
@@ -136,7 +137,7 @@ async function loadMetadata(
     const entry = parseCacheEntry(cacheText, `${cacheRel} in ::${index.overlay}`)
     if (isCacheEntryValid(entry, md5Hex(bytes), await index.eclassMd5s())) {
       const metadata = toMetadata(entry, 'md5-cache')
-      if (key) memo!.set(key, { keys: Object.fromEntries(metadata.entry.keys), eclasses: entry.eclasses.map((e) => [e.name, e.md5]) })
+      if (key) remembered!.memo.set(key, { keys: Object.fromEntries(metadata.entry.keys), eclasses: eclassesText(entry.eclasses) })
       return metadata
     }
   }
@@ -153,17 +154,47 @@ async function memoKey(tree: OverlayTree, ebuildRel: string, cacheRel: string): 
   return ebuild?.type === 'file' && ebuild.id && entry?.type === 'file' && entry.id ? MetadataMemo.key(ebuild.id, entry.id) : null
 }
 
-/** What the memo kept of an entry, as the entry (its _md5_ is settled by the key, so left empty). */
-function fromMemo(known: MemoEntry): CacheEntry {
-  return { keys: new Map(Object.entries(known.keys)), eclasses: known.eclasses.map(([name, md5]) => ({ name, md5 })), md5: '' }
+interface Remembered {
+  memo: MetadataMemo
+  /** by a MemoEntry's eclasses text */
+  eclassSets: Map<string, EclassSet>
+}
+
+interface EclassSet {
+  names: string[]
+  /** whether the md5s still hold against the overlay's eclasses */
+  hold: boolean
+}
+
+async function eclassSet(remembered: Remembered, text: string, index: OverlayIndex): Promise<EclassSet> {
+  let set = remembered.eclassSets.get(text)
+  if (!set) {
+    const pairs = eclassPairs(text)
+    set = { names: pairs.map((p) => p.name), hold: eclassesHold(pairs, await index.eclassMd5s()) }
+    remembered.eclassSets.set(text, set)
+  }
+  return set
+}
+
+/**
+ * What the memo kept of an entry, as metadata from the overlay's cache. Its
+ * values are fresh strings from JSON.parse, not slices: kept as they are.
+ */
+function fromMemo(known: MemoEntry, eclasses: string[]): EbuildMetadata {
+  const entry: CacheEntry = { keys: new Map(Object.entries(known.keys)), eclasses: [], md5: '' }
+  return { entry, origin: 'md5-cache', ...slotsOf(entry), eclasses }
+}
+
+function slotsOf(entry: CacheEntry): { slot: string; subSlot: string } {
+  const [slot = '0', subSlot] = cacheValue(entry, 'SLOT').split('/')
+  return { slot, subSlot: subSlot ?? slot }
 }
 
 function toMetadata(entry: CacheEntry, origin: EbuildMetadata['origin']): EbuildMetadata {
-  const [slot = '0', subSlot] = cacheValue(entry, 'SLOT').split('/')
   const eclasses = entry.eclasses.map((e) => e.name)
   // The overlay's own entry is copied from the overlay, so only what resolution reads is kept of it.
   const kept = origin === 'md5-cache' ? { keys: resolverKeys(entry), eclasses: [], md5: '' } : entry
-  return { entry: kept, origin, slot, subSlot: subSlot ?? slot, eclasses }
+  return { entry: kept, origin, ...slotsOf(entry), eclasses }
 }
 
 /** The keys the resolver and the closure rules read: dependencies, LICENSE, SLOT, SRC_URI (mirrors). */

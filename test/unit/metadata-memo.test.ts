@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { MetadataMemo } from '../../src/resolve/metadata-memo.js'
+import { eclassesText, eclassPairs, MetadataMemo } from '../../src/resolve/metadata-memo.js'
 
-const entry = { keys: { SLOT: '0', DEPEND: 'dev-libs/a\tb' }, eclasses: [['nim-utils', 'ab12'] as [string, string]] }
+const entry = { keys: { SLOT: '0', DEPEND: 'dev-libs/a\tb' }, eclasses: eclassesText([{ name: 'nim-utils', md5: 'ab12' }, { name: 'nim-build', md5: 'cd34' }]) }
 
 describe('MetadataMemo', () => {
   it('gives back what a resolution set, in the next one, and keeps only what that one used', () => {
@@ -10,7 +10,7 @@ describe('MetadataMemo', () => {
     const b = MetadataMemo.key('git:ba', 'git:bb')
     expect(first.get(a)).toBeUndefined()
     first.set(a, entry)
-    first.set(b, { keys: { SLOT: '1' }, eclasses: [] })
+    first.set(b, { keys: { SLOT: '1' }, eclasses: '' })
     const second = MetadataMemo.parse(first.serialize())
     expect(second.get(a)).toEqual(entry)
     // b was not looked up: the third knows only a
@@ -26,7 +26,15 @@ describe('MetadataMemo', () => {
     const text = good.serialize()
     expect(MetadataMemo.parse(text.replace('"SLOT"', '"SLOT')).get(key)).toBeUndefined() // not JSON
     expect(MetadataMemo.parse(text.replace('"0"', '0')).get(key)).toBeUndefined() // wrong shape
-    expect(MetadataMemo.parse(text.replace('olm metadata memo 1', 'olm metadata memo 0')).get(key)).toBeUndefined()
+    expect(MetadataMemo.parse(text.replace('olm metadata memo 2', 'olm metadata memo 1')).get(key)).toBeUndefined()
+    expect(MetadataMemo.parse(text.replace(/"eclasses":"[^"]*"/, '"eclasses":[["nim-utils","ab12"]]')).get(key)).toBeUndefined() // the first format's pairs
     expect(MetadataMemo.parse('').get(key)).toBeUndefined()
+  })
+
+  it('keeps eclass pairs as one string, and gives them back', () => {
+    const pairs = [{ name: 'nim-utils', md5: 'ab12' }, { name: 'nim-build', md5: 'cd34' }]
+    expect(eclassesText(pairs)).toBe('nim-utils ab12 nim-build cd34')
+    expect(eclassPairs(eclassesText(pairs))).toEqual(pairs)
+    expect(eclassPairs('')).toEqual([])
   })
 })
