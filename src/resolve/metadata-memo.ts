@@ -14,23 +14,26 @@ export interface MemoEntry {
   /** the md5-cache keys the resolver reads */
   keys: Record<string, string>
   /**
-   * _eclasses_ as "name md5 name md5 ...": one string, not pairs, as most
-   * ebuilds of an overlay inherit the same few chains (checked once per
-   * distinct string), and parsing 12 pairs per entry was most of a lookup.
+   * _eclasses_ as it is in the entry, "name<TAB>md5<TAB>name<TAB>md5...": one
+   * string, not pairs, as most ebuilds of an overlay inherit the same few
+   * chains (checked once per distinct string), and parsing 12 pairs per entry
+   * was most of a lookup. Tabs, as the entry has them: a field can hold a
+   * space (only eclasses the overlay ships are checked), never a tab.
    */
   eclasses: string
 }
 
 /** A MemoEntry's eclasses, as written from _eclasses_ pairs. */
 export function eclassesText(eclasses: readonly { name: string; md5: string }[]): string {
-  return eclasses.map((e) => `${e.name} ${e.md5}`).join(' ')
+  return eclasses.map((e) => `${e.name}\t${e.md5}`).join('\t')
 }
 
-/** The pairs of an eclassesText. */
-export function eclassPairs(text: string): { name: string; md5: string }[] {
-  const words = text === '' ? [] : text.split(' ')
+/** The pairs of an eclassesText; null for text that is not one (an odd number of fields). */
+export function eclassPairs(text: string): { name: string; md5: string }[] | null {
+  const fields = text === '' ? [] : text.split('\t')
+  if (fields.length % 2 !== 0) return null
   const pairs: { name: string; md5: string }[] = []
-  for (let i = 0; i + 1 < words.length; i += 2) pairs.push({ name: words[i]!, md5: words[i + 1]! })
+  for (let i = 0; i < fields.length; i += 2) pairs.push({ name: fields[i]!, md5: fields[i + 1]! })
   return pairs
 }
 

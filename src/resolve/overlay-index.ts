@@ -170,7 +170,8 @@ async function eclassSet(remembered: Remembered, text: string, index: OverlayInd
   let set = remembered.eclassSets.get(text)
   if (!set) {
     const pairs = eclassPairs(text)
-    set = { names: pairs.map((p) => p.name), hold: eclassesHold(pairs, await index.eclassMd5s()) }
+    // Damaged: a miss, and the entry is read again.
+    set = pairs ? { names: pairs.map((p) => p.name), hold: eclassesHold(pairs, await index.eclassMd5s()) } : { names: [], hold: false }
     remembered.eclassSets.set(text, set)
   }
   return set

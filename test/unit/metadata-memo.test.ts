@@ -32,9 +32,11 @@ describe('MetadataMemo', () => {
   })
 
   it('keeps eclass pairs as one string, and gives them back', () => {
-    const pairs = [{ name: 'nim-utils', md5: 'ab12' }, { name: 'nim-build', md5: 'cd34' }]
-    expect(eclassesText(pairs)).toBe('nim-utils ab12 nim-build cd34')
+    // a master's eclass is not checked, so a name with a space must not shift the pairs after it
+    const pairs = [{ name: 'nim-utils', md5: 'ab12' }, { name: 'odd name', md5: 'cd34' }, { name: 'nim-build', md5: 'ef56' }]
+    expect(eclassesText(pairs)).toBe('nim-utils\tab12\todd name\tcd34\tnim-build\tef56')
     expect(eclassPairs(eclassesText(pairs))).toEqual(pairs)
     expect(eclassPairs('')).toEqual([])
+    expect(eclassPairs('nim-utils\tab12\tnim-build')).toBeNull() // damaged
   })
 })
