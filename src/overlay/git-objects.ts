@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { inflateSync } from 'node:zlib'
+import { inflateStream } from './zlib-stream.js'
 import { applyDelta, type GitObject, type GitObjectType } from './git-pack.js'
 
 /**
@@ -240,7 +241,7 @@ function objectHeader(raw: Buffer, offset: number) {
 
 /** The object's inflated bytes; its deflate stream starts `headerLength` bytes after `offset`. */
 function inflateObject(pack: Pack, offset: number, headerLength: number, size: number, firstRead: Buffer): Buffer {
-  const inflate = (input: Buffer) => inflateSync(input, { chunkSize: Math.max(64, size + 64) })
+  const inflate = (input: Buffer) => inflateStream(input, size).data
   const bounded = Math.min(headerLength + deflateBound(size), pack.packSize - offset)
   let data: Buffer | null
   if (bounded <= firstRead.length) data = inflateOrNull(() => inflate(firstRead.subarray(headerLength, bounded)))

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { crc32, deflateSync, inflateSync } from 'node:zlib'
+import { type Inflated, inflateStream } from './zlib-stream.js'
 import { BufferStorage, ByteArena, type PackStorage } from './git-pack-storage.js'
 
 /**
@@ -204,16 +205,15 @@ export class PackIndexer {
 }
 
 /** Inflates one object's zlib stream; null when the input stops before the stream does (and more may come). */
-function inflateObject(input: Buffer, size: number, offset: number, eof: boolean): { data: Buffer; consumed: number } | null {
-  let res: { buffer: Buffer; engine: { bytesWritten: number } } | undefined
+function inflateObject(input: Buffer, size: number, offset: number, eof: boolean): Inflated | null {
+  let res: Inflated | undefined
   let failed: unknown
   // The last object of every received chunk is cut off, and zlib says so by
   // throwing: without a stack to capture, that costs ~1 µs instead of ~45 µs.
   const stackTraceLimit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   try {
-    // An output chunk of the announced size avoids zlib's 16 KiB default per object (churn and slack).
-    res = inflateSync(input, { info: true, chunkSize: Math.max(64, size + 64) }) as unknown as typeof res
+    res = inflateStream(input, size)
   } catch (err) {
     failed = err
   } finally {
@@ -223,8 +223,8 @@ function inflateObject(input: Buffer, size: number, offset: number, eof: boolean
     if ((failed as { code?: string }).code === 'Z_BUF_ERROR' && !eof) return null
     throw new PackError(`object at offset ${offset} does not inflate: ${(failed as Error).message}`)
   }
-  if (res.buffer.length !== size) throw new PackError(`object at offset ${offset} has ${res.buffer.length} bytes, header says ${size}`)
-  return { data: res.buffer, consumed: res.engine.bytesWritten }
+  if (res.data.length !== size) throw new PackError(`object at offset ${offset} has ${res.data.length} bytes, header says ${size}`)
+  return res
 }
 
 /** The base offset of an OFS_DELTA and where its data starts, or null when the varint is cut off. */
