@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { crc32, deflateSync, inflateSync } from 'node:zlib'
+import { crc32, deflateSync } from 'node:zlib'
 import { type Inflated, inflateStream } from './zlib-stream.js'
 import { BufferStorage, ByteArena, type PackStorage } from './git-pack-storage.js'
 
@@ -51,6 +51,8 @@ interface Entry {
   dataStart: number
   end: number
   kind: number
+  /** inflated size, as the object's header says */
+  size: number
   crc: number
   /** A delta's instructions in the indexer's arena (-1: none; whole objects are not kept). */
   delta: number
@@ -181,7 +183,7 @@ export class PackIndexer {
       c = buf[p++]!
       size += (c & 0x7f) * 2 ** shift
     }
-    const entry: Entry = { offset, dataStart: 0, end: 0, kind, crc: 0, delta: -1, deltaLen: 0 }
+    const entry: Entry = { offset, dataStart: 0, end: 0, kind, size, crc: 0, delta: -1, deltaLen: 0 }
     if (kind === OFS_DELTA) {
       const base = readOfsBase(buf, p, offset)
       if (!base) return -1
@@ -266,7 +268,7 @@ class DeltaResolver {
     for (const e of this.entries) {
       if (e.kind === OFS_DELTA || e.kind === REF_DELTA) continue
       if (!this.ofsChildren.has(e.offset) && !this.refChildren.has(e.oid!)) continue
-      this.resolveChildren(e, inflateSync(this.storage.read(e.dataStart, e.end - e.dataStart)))
+      this.resolveChildren(e, inflateStream(this.storage.read(e.dataStart, e.end - e.dataStart), e.size).data)
     }
   }
 
@@ -301,7 +303,7 @@ async function appendMissingBases(resolver: DeltaResolver, readObject: ReadObjec
     const obj = await readObject(oid)
     if (!obj) throw new PackError(`thin pack needs base object ${oid}, which the cache lacks`)
     const bytes = Buffer.concat([encodeHeader(KIND_OF[obj.type], obj.data.length), deflateSync(obj.data)])
-    const entry: Entry = { offset, dataStart: 0, end: offset + bytes.length, kind: KIND_OF[obj.type], crc: crc32(bytes), delta: -1, deltaLen: 0 }
+    const entry: Entry = { offset, dataStart: 0, end: offset + bytes.length, kind: KIND_OF[obj.type], size: obj.data.length, crc: crc32(bytes), delta: -1, deltaLen: 0 }
     nameObject(entry, obj.type, obj.data)
     if (entry.oid !== oid) throw new PackError(`cache object ${oid} hashes to ${entry.oid}`)
     appended.push({ entry, bytes })
