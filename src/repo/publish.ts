@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { chmodSync, writeFileSync } from 'node:fs'
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
@@ -8,8 +9,17 @@ import { type FileList, readFileList, removeFileList, writeFileList } from './fi
 import { type Flush, systemFlush } from './flush.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
 
-/** The fs calls publishing uses; tests wrap it to inject ENOSPC/EIO at the Nth call. */
-export type Fs = Pick<typeof nodeFs, 'mkdir' | 'mkdtemp' | 'open' | 'rename' | 'rm' | 'symlink' | 'readlink' | 'lstat' | 'readdir' | 'chmod' | 'readFile' | 'link'>
+/**
+ * The fs calls publishing uses; tests wrap it to inject ENOSPC/EIO at the
+ * Nth call. New files are written with the synchronous calls where no fsync
+ * follows each (see writeEntry).
+ */
+export type Fs = Pick<typeof nodeFs, 'mkdir' | 'mkdtemp' | 'open' | 'rename' | 'rm' | 'symlink' | 'readlink' | 'lstat' | 'readdir' | 'chmod' | 'readFile' | 'link'> & {
+  writeFileSync: typeof writeFileSync
+  chmodSync: typeof chmodSync
+}
+
+export const systemFs: Fs = { ...nodeFs, writeFileSync, chmodSync }
 
 /**
  * Where the generations of a repository live: beside the configured
@@ -40,7 +50,7 @@ export interface PublishResult {
 export async function publishPlan(
   plan: WritePlan,
   location: string,
-  fs: Fs = nodeFs,
+  fs: Fs = systemFs,
   durability: Flush = systemFlush(),
   cloneTools: CloneTools | null = systemCloneTools(),
 ): Promise<PublishResult> {
@@ -109,7 +119,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
 }
 
 /** The generation the location points at, null when there is none yet. */
-export async function currentGeneration(location: string, fs: Fs = nodeFs): Promise<string | null> {
+export async function currentGeneration(location: string, fs: Fs = systemFs): Promise<string | null> {
   try {
     const st = await fs.lstat(location)
     if (!st.isSymbolicLink())
@@ -291,14 +301,23 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous
     }
   }
   // Modes are exactly 0644 or 0755: never setuid/setgid/world-writable, whatever the umask or the overlay said.
+  const mode = e.executable ? 0o755 : 0o644
   const content = await e.read()
   // A git id was read from the snapshot that named it, by content address; other bytes (a directory overlay's) can change under olm.
   if (!e.id.startsWith('git:') && contentId(content, e.id) !== e.id) throw new Error(`${e.relPath} changed between planning and writing`)
-  const fh = await fs.open(file, 'wx', e.executable ? 0o755 : 0o644)
+  if (!fsync) {
+    // Made durable later by one flush: written in one synchronous call each, on this thread. Through
+    // the thread pool, open, write and close were three round trips and a FileHandle per file:
+    // 10,609 files of a 1,157-package repository 1.1-1.5 s, synchronously 0.6-0.8 s (bench VM).
+    fs.writeFileSync(file, content, { flag: 'wx', mode })
+    if (!modes.exact) fs.chmodSync(file, mode)
+    return content.length
+  }
+  const fh = await fs.open(file, 'wx', mode)
   try {
     await fh.writeFile(content)
-    if (!modes.exact) await fh.chmod(e.executable ? 0o755 : 0o644)
-    if (fsync) await fh.datasync()
+    if (!modes.exact) await fh.chmod(mode)
+    await fh.datasync()
   } finally {
     await fh.close()
   }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { fileEntry, type WritePlan } from '../../src/repo/plan.js'
 import { systemCloneTools } from '../../src/repo/clone-generation.js'
 import { fileByFile, syncfsFlush, systemFlush } from '../../src/repo/flush.js'
-import { type Fs, generationsDir, publishPlan } from '../../src/repo/publish.js'
+import { type Fs, generationsDir, publishPlan, systemFs } from '../../src/repo/publish.js'
 import { registerRepository, replaceSection } from '../../src/repo/repos-conf-entry.js'
 import { snapshotTree } from '../helpers/olm.js'
 import { testDir } from '../helpers/tmp.js'
@@ -20,12 +20,17 @@ function plan(files: Record<string, string>, digest: string): WritePlan {
 /** Wraps fs so that the nth call of `op` fails with `code`: a full disk or a dying one. */
 function failingFs(op: keyof Fs, n: number, code: string): Fs {
   let calls = 0
-  return new Proxy(nodeFs, {
+  return new Proxy(systemFs, {
     get(target, prop, recv) {
       const real = Reflect.get(target, prop, recv)
       if (prop !== op) return real
-      return async (...args: unknown[]) => {
-        if (++calls === n) throw Object.assign(new Error(`${code}: injected`), { code })
+      const sync = String(prop).endsWith('Sync')
+      return (...args: unknown[]) => {
+        if (++calls === n) {
+          const err = Object.assign(new Error(`${code}: injected`), { code })
+          if (sync) throw err
+          return Promise.reject(err)
+        }
         return (real as (...a: unknown[]) => unknown).apply(target, args)
       }
     },
@@ -55,13 +60,15 @@ describe('publishPlan', () => {
   })
 
   it.each([
-    ['open', 3, 'ENOSPC'],
-    ['open', 1, 'EIO'],
+    ['open', 1, 'EIO'], // the mode probe
+    ['writeFileSync', 1, 'ENOSPC'], // the first file
+    ['writeFileSync', 3, 'EIO'], // the last
+    ['open', 2, 'ENOSPC'], // the staging directory, to give it its mode
     ['rename', 1, 'ENOSPC'],
     ['rename', 2, 'EIO'],
     ['mkdir', 3, 'ENOSPC'],
     ['symlink', 1, 'EIO'],
-    ['open', 6, 'EIO'], // the last before the swap: the generation's file list
+    ['open', 3, 'EIO'], // the last before the swap: the generation's file list
   ] as const)('%s call %i failing with %s publishes nothing and leaves no debris', async (op, n, code) => {
     const dir = await testDir()
     const location = path.join(dir, 'overlayman')
@@ -89,7 +96,7 @@ describe('publishPlan', () => {
         flush: async (dir: string) =>
           void seen.push({ dir, live: await readlink(location), holds: await readFile(path.join(dir, 'profiles/repo_name'), 'utf8') }),
       }
-      await publishPlan(plan({ ...files, 'profiles/repo_name': 'two\n' }, 'two'), location, nodeFs, recording)
+      await publishPlan(plan({ ...files, 'profiles/repo_name': 'two\n' }, 'two'), location, systemFs, recording)
       expect(seen).toEqual([{ dir: expect.stringContaining('.stage-'), live: `.overlayman.olm/g-one${'0'.repeat(21)}`, holds: 'two\n' }])
       expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('two\n')
     })
@@ -99,7 +106,7 @@ describe('publishPlan', () => {
       await publishPlan(plan(files, 'one'), location)
       const before = await snapshotTree(location + '/')
       // A real sync(1) stand-in that fails, as one reporting an I/O error would.
-      await expect(publishPlan(plan({ ...files, x: 'y' }, 'two'), location, nodeFs, syncfsFlush('/bin/false'))).rejects.toThrow(/could not write the repository.*\/bin\/false -f .*exit 1/)
+      await expect(publishPlan(plan({ ...files, x: 'y' }, 'two'), location, systemFs, syncfsFlush('/bin/false'))).rejects.toThrow(/could not write the repository.*\/bin\/false -f .*exit 1/)
       expect(await snapshotTree(location + '/')).toEqual(before)
       expect((await readdir(generationsDir(location))).filter((n) => !n.startsWith('g-one'))).toEqual([])
     })
@@ -109,7 +116,7 @@ describe('publishPlan', () => {
       ['by the system sync(1)', systemFlush()],
     ])('writes the same repository %s', async (_, durability) => {
       const location = path.join(await testDir(), 'overlayman')
-      await publishPlan(plan({ ...files, 'a/run.sh': 'echo\n' }, 'one'), location, nodeFs, durability)
+      await publishPlan(plan({ ...files, 'a/run.sh': 'echo\n' }, 'one'), location, systemFs, durability)
       expect(await readFile(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
       expect((await lstat(path.join(location, 'a/run.sh'))).mode & 0o777).toBe(0o755)
     })
@@ -136,31 +143,31 @@ describe('publishPlan', () => {
 
     it.skipIf(!tools)('is the repository a fresh write gives, sharing what did not change', async () => {
       const cloned = path.join(await testDir(), 'overlayman')
-      await publishPlan(before, cloned, nodeFs, systemFlush(), tools)
+      await publishPlan(before, cloned, systemFs, systemFlush(), tools)
       const keptIno = (await lstat(path.join(cloned, 'a/keep/k-1.ebuild'))).ino
-      await publishPlan(after, cloned, nodeFs, systemFlush(), tools)
+      await publishPlan(after, cloned, systemFs, systemFlush(), tools)
       const fresh = path.join(await testDir(), 'overlayman')
-      await publishPlan(after, fresh, nodeFs, systemFlush(), null)
+      await publishPlan(after, fresh, systemFs, systemFlush(), null)
       expect(await snapshotTree(cloned + '/')).toEqual(await snapshotTree(fresh + '/'))
       expect((await lstat(path.join(cloned, 'a/keep/k-1.ebuild'))).ino).toBe(keptIno)
       // and the list it leaves lets the next publish share again
-      await publishPlan(before, cloned, nodeFs, systemFlush(), tools)
+      await publishPlan(before, cloned, systemFs, systemFlush(), tools)
       expect(await snapshotTree(cloned + '/')).toEqual(await snapshotTree(await publishedFresh(before)))
     })
 
     it.skipIf(!tools)('writes again a file that no longer matches the list', async () => {
       const location = path.join(await testDir(), 'overlayman')
-      await publishPlan(before, location, nodeFs, systemFlush(), tools)
+      await publishPlan(before, location, systemFs, systemFlush(), tools)
       await writeFile(path.join(location, 'a/keep/k-1.ebuild'), 'EAPI=8\n# edited in place\n')
-      await publishPlan(after, location, nodeFs, systemFlush(), tools)
+      await publishPlan(after, location, systemFs, systemFlush(), tools)
       expect(await readFile(path.join(location, 'a/keep/k-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
     })
 
     it.skipIf(!tools)('writes file by file when the previous generation cannot be listed (no GNU find)', async () => {
       const location = path.join(await testDir(), 'overlayman')
-      await publishPlan(before, location, nodeFs, systemFlush(), tools)
+      await publishPlan(before, location, systemFs, systemFlush(), tools)
       const unlisted = { list: async () => null, clone: tools!.clone }
-      await publishPlan(after, location, nodeFs, systemFlush(), unlisted)
+      await publishPlan(after, location, systemFs, systemFlush(), unlisted)
       expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(after)))
     })
 
@@ -175,11 +182,11 @@ describe('publishPlan', () => {
 
       it.skipIf(!tools)('leaves the live generation as it was, and shares what it holds', async () => {
         const location = path.join(await testDir(), 'overlayman')
-        await publishPlan(before, location, nodeFs, systemFlush(), tools)
+        await publishPlan(before, location, systemFs, systemFlush(), tools)
         const oldest = (await lstat(gen(location, 'one'))).ino
-        await publishPlan(after, location, nodeFs, systemFlush(), tools)
+        await publishPlan(after, location, systemFs, systemFlush(), tools)
         const live = await snapshotTree(gen(location, 'two') + '/')
-        await publishPlan(third, location, nodeFs, systemFlush(), tools)
+        await publishPlan(third, location, systemFs, systemFlush(), tools)
         expect((await lstat(gen(location, 'three'))).ino).toBe(oldest) // the same directory, renamed and patched
         expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(third)))
         // A file of the generation patched in place would show in the previous one: they share inodes.
@@ -192,19 +199,19 @@ describe('publishPlan', () => {
 
       it.skipIf(!tools)('is written file by file when it cannot be listed', async () => {
         const location = path.join(await testDir(), 'overlayman')
-        await publishPlan(before, location, nodeFs, systemFlush(), tools)
-        await publishPlan(after, location, nodeFs, systemFlush(), tools)
-        await publishPlan(third, location, nodeFs, systemFlush(), { list: async () => null, clone: tools!.clone })
+        await publishPlan(before, location, systemFs, systemFlush(), tools)
+        await publishPlan(after, location, systemFs, systemFlush(), tools)
+        await publishPlan(third, location, systemFs, systemFlush(), { list: async () => null, clone: tools!.clone })
         expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(third)))
       })
 
       it.skipIf(!tools)('is not used without its file list', async () => {
         const location = path.join(await testDir(), 'overlayman')
-        await publishPlan(before, location, nodeFs, systemFlush(), tools)
+        await publishPlan(before, location, systemFs, systemFlush(), tools)
         const oldest = (await lstat(gen(location, 'one'))).ino
-        await publishPlan(after, location, nodeFs, systemFlush(), tools)
+        await publishPlan(after, location, systemFs, systemFlush(), tools)
         await nodeFs.rm(`${gen(location, 'one')}.files`)
-        await publishPlan(third, location, nodeFs, systemFlush(), tools)
+        await publishPlan(third, location, systemFs, systemFlush(), tools)
         expect((await lstat(gen(location, 'three'))).ino).not.toBe(oldest)
         expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(third)))
       })
@@ -212,25 +219,25 @@ describe('publishPlan', () => {
 
     it('publishes over a link whose generation was deleted by hand', async () => {
       const location = path.join(await testDir(), 'overlayman')
-      await publishPlan(before, location, nodeFs, systemFlush(), tools)
+      await publishPlan(before, location, systemFs, systemFlush(), tools)
       await nodeFs.rm(path.join(generationsDir(location), `g-one${'0'.repeat(21)}`), { recursive: true })
-      await publishPlan(after, location, nodeFs, systemFlush(), tools)
+      await publishPlan(after, location, systemFs, systemFlush(), tools)
       expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(after)))
     })
 
     it('fails cleanly when the clone fails', async () => {
       const location = path.join(await testDir(), 'overlayman')
-      await publishPlan(before, location, nodeFs, systemFlush(), tools)
+      await publishPlan(before, location, systemFs, systemFlush(), tools)
       const snapshot = await snapshotTree(location + '/')
       const failing = { list: async () => new Map(), clone: async () => Promise.reject(Object.assign(new Error('cp: injected'), { code: 'EIO' })) }
-      await expect(publishPlan(after, location, nodeFs, systemFlush(), failing)).rejects.toThrow(/could not write the repository.*injected/)
+      await expect(publishPlan(after, location, systemFs, systemFlush(), failing)).rejects.toThrow(/could not write the repository.*injected/)
       expect(await snapshotTree(location + '/')).toEqual(snapshot)
       expect((await readdir(generationsDir(location))).filter((n) => !n.startsWith('g-one'))).toEqual([])
     })
 
     async function publishedFresh(p: WritePlan): Promise<string> {
       const location = path.join(await testDir(), 'overlayman')
-      await publishPlan(p, location, nodeFs, systemFlush(), null)
+      await publishPlan(p, location, systemFs, systemFlush(), null)
       return location + '/'
     }
   })
