@@ -1,0 +1,36 @@
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { readFileList, writeFileList } from '../../src/repo/file-list.js'
+import { systemFs } from '../../src/repo/publish.js'
+import { testDir } from '../helpers/tmp.js'
+
+describe('a generation file list', () => {
+  it('reads back what was written, paths with spaces included', async () => {
+    const dir = await testDir()
+    const files = new Map([
+      ['cat/pkg/pkg-1.ebuild', { id: 'git:0123abcd', size: 120, executable: false }],
+      ['cat/pkg/files/run me.sh', { id: 'sha256:ffee', size: 0, executable: true }],
+    ])
+    await writeFileList(dir, 'g-one', files, systemFs)
+    expect(await readFileList(dir, 'g-one', systemFs)).toEqual(files)
+  })
+
+  it.each([
+    ['no size', 'git:01 - cat/pkg/x\n'],
+    ['a size that is no number', 'git:01 12a - cat/pkg/x\n'],
+    ['no mode flag', 'git:01 12 cat/pkg/x\n'],
+    ['a flag of two characters', 'git:01 12 xx cat/pkg/x\n'],
+    ['no path', 'git:01 12 x \n'],
+    ['no id', ' 12 x cat/pkg/x\n'],
+    ['one good line and one bad', 'git:01 12 x cat/pkg/x\ngarbage\n'],
+  ])('is no list with %s', async (_, text) => {
+    const dir = await testDir()
+    await writeFile(path.join(dir, 'g-one.files'), text)
+    expect(await readFileList(dir, 'g-one', systemFs)).toBeNull()
+  })
+
+  it('is null when missing', async () => {
+    expect(await readFileList(await testDir(), 'g-none', systemFs)).toBeNull()
+  })
+})
