@@ -48,14 +48,15 @@ export async function removeFileList(genDir: string, generation: string, fs: Fs)
   for (const f of [file, `${file}.tmp`]) await fs.rm(f, { force: true }).catch(() => {})
 }
 
-export async function writeFileList(genDir: string, generation: string, files: FileList, fs: Fs): Promise<void> {
+/** `datasync`: false when a flush of the whole file system follows. */
+export async function writeFileList(genDir: string, generation: string, files: FileList, fs: Fs, datasync = true): Promise<void> {
   const lines = [...files].map(([relPath, f]) => `${f.id} ${f.size} ${f.executable ? 'x' : '-'} ${relPath}\n`)
   const file = path.join(genDir, fileListName(generation))
   const tmp = `${file}.tmp`
   const fh = await fs.open(tmp, 'w', 0o644)
   try {
     await fh.writeFile(lines.join(''))
-    await fh.datasync()
+    if (datasync) await fh.datasync()
   } finally {
     await fh.close()
   }

@@ -87,7 +87,9 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
       const files = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools, recycled?.files ?? null)
       await fs.chmod(stage, 0o755)
       // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
-      await writeFileList(genDir, genName, files, fs)
+      // Before the flush, which makes it durable too (else it waits on the disk by itself).
+      await writeFileList(genDir, genName, files, fs, !durability.batch)
+      await durability.flush(stage)
       await fs.rename(stage, target)
     } catch (err) {
       await pruning
@@ -179,7 +181,6 @@ async function writeEntries(
   }
   if (fsync || !modes.exact) await settleAll([...written.dirs].map((dir) => () => fixDir(dir, fs, fsync)))
   await fixDir(root, fs, fsync)
-  await durability.flush(root)
   return written.files
 }
 
