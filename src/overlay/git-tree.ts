@@ -114,11 +114,16 @@ export function parseTree(data: Buffer): GitTreeEntry[] {
  * or HFS+ spellings.
  */
 function assertSafeName(name: string): void {
+  // Nearly every name of an overlay: none of these can alias ".", "..", ".git" or "git~1" (no
+  // leading dot, no "~", nothing zero-width), and trees are parsed by the hundred per resolve.
+  if (PLAIN_NAME.test(name)) return
   const ntfs = name.replace(/[\u200C-\u200F\u202A-\u202E\u206A-\u206F\uFEFF]/g, '').split(':')[0]!
   const normalized = stripTrailingDotsAndSpaces(ntfs.toLowerCase())
   if (name.includes('/') || name.includes('\\') || (normalized === '' && ntfs !== '') || normalized === '.git' || /^\.?git~[1-9]$/.test(normalized) || name === '')
     throw new GitTreeError('unsafe-name', name, `the file name "${name}" contains unsafe character sequences`)
 }
+
+const PLAIN_NAME = /^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$/
 
 /** A backward scan: the regex /[. ]+$/ is quadratic on a long run of dots followed by something else. */
 function stripTrailingDotsAndSpaces(name: string): string {
