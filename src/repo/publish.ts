@@ -41,9 +41,9 @@ export interface PublishResult {
 
 /**
  * Publishes a plan atomically: the files are written into a staging
- * directory, made durable (`durability`: one syncfs, else an fsync per file),
- * renamed to a generation directory named by the plan's
- * digest, and the location symlink is replaced by rename(2) — one atomic
+ * directory, renamed to a generation directory named by the plan's digest,
+ * made durable with that name (`durability`: one syncfs, else an fsync per
+ * file and of the directories), and the location symlink is replaced by rename(2) — one atomic
  * step, so a reader sees the old repository or the new one, never neither.
  * The previous generation is kept (a running emerge may still read it).
  */
@@ -80,6 +80,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
     // does both at once); none is live, and a failure to prune is no failure:
     // the next run prunes.
     pruning = pruneGenerations(genDir, new Set([...keep, path.basename(stage)]), fs, cloneTools).catch(() => {})
+    let named = false
     try {
       // A link left dangling (its generation deleted by hand) has nothing to share.
       const live = current === null ? null : path.join(genDir, current)
@@ -89,11 +90,15 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
       // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
       // Before the flush, which makes it durable too (else it waits on the disk by itself).
       await writeFileList(genDir, genName, files, fs, !durability.batch)
-      await durability.flush(stage)
       await fs.rename(stage, target)
+      named = true
+      // The rename too, before the link names the generation: a power loss must not leave the
+      // link pointing at a name the disk never got. One syncfs covers it; file by file, the directory.
+      if (durability.batch) await durability.flush(target)
+      else await syncDir(genDir, fs)
     } catch (err) {
       await pruning
-      await fs.rm(stage, { recursive: true, force: true }).catch(() => {})
+      await fs.rm(named ? target : stage, { recursive: true, force: true }).catch(() => {})
       await removeFileList(genDir, genName, fs)
       throw wrapWrite(err, location)
     }

@@ -17,16 +17,21 @@ function plan(files: Record<string, string>, digest: string): WritePlan {
   }
 }
 
-/** Wraps fs so that the nth call of `op` fails with `code`: a full disk or a dying one. */
-function failingFs(op: keyof Fs, n: number, code: string): Fs {
-  let calls = 0
+/**
+ * Wraps fs so that the first call of `op` on a path matching `at` fails with
+ * `code`: a full disk or a dying one. By path, not by count: which calls a
+ * publish makes depends on the umask (under 077 every directory is given its mode).
+ */
+function failingFs(op: keyof Fs, at: RegExp, code: string): Fs {
+  let failed = false
   return new Proxy(systemFs, {
     get(target, prop, recv) {
       const real = Reflect.get(target, prop, recv)
       if (prop !== op) return real
       const sync = String(prop).endsWith('Sync')
       return (...args: unknown[]) => {
-        if (++calls === n) {
+        if (!failed && at.test(String(args[0]))) {
+          failed = true
           const err = Object.assign(new Error(`${code}: injected`), { code })
           if (sync) throw err
           return Promise.reject(err)
@@ -60,22 +65,22 @@ describe('publishPlan', () => {
   })
 
   it.each([
-    ['open', 1, 'EIO'], // the mode probe
-    ['writeFileSync', 1, 'ENOSPC'], // the first file
-    ['writeFileSync', 3, 'EIO'], // the last
-    ['open', 2, 'ENOSPC'], // the staging directory, to give it its mode
-    ['rename', 1, 'ENOSPC'],
-    ['rename', 2, 'EIO'],
-    ['mkdir', 3, 'ENOSPC'],
-    ['symlink', 1, 'EIO'],
-    ['open', 3, 'EIO'], // the last before the swap: the generation's file list
-  ] as const)('%s call %i failing with %s publishes nothing and leaves no debris', async (op, n, code) => {
+    ['the mode probe', 'open', /\.olm-mode-probe\/f$/, 'EIO'],
+    ['a new file', 'writeFileSync', /cat\/other\/x$/, 'ENOSPC'],
+    ['a changed file', 'writeFileSync', /profiles\/repo_name$/, 'EIO'],
+    ['a new directory', 'mkdir', /\.stage-[^/]+\/cat\/other$/, 'ENOSPC'],
+    ['the staging directory, opened to give it its mode', 'open', /\.stage-[^/]+$/, 'ENOSPC'],
+    ["the generation's file list", 'open', /\.files\.tmp$/, 'EIO'],
+    ['the file list renamed to its name', 'rename', /\.files\.tmp$/, 'ENOSPC'],
+    ["the staging directory renamed to the generation's name", 'rename', /\.stage-[^/]+$/, 'EIO'],
+    ['the new link', 'symlink', /./, 'EIO'],
+  ] as const)('%s (%s of %s) failing with %s publishes nothing and leaves no debris', async (_what, op, at, code) => {
     const dir = await testDir()
     const location = path.join(dir, 'overlayman')
     await publishPlan(plan({ 'profiles/repo_name': 'old\n', 'cat/pkg/pkg-1.ebuild': 'EAPI=8\n' }, 'old'), location)
     const before = await snapshotTree(location + '/')
     const next = plan({ 'profiles/repo_name': 'new\n', 'cat/pkg/pkg-2.ebuild': 'EAPI=8\n', 'cat/other/x': 'y' }, 'new')
-    await expect(publishPlan(next, location, failingFs(op, n, code))).rejects.toThrow()
+    await expect(publishPlan(next, location, failingFs(op, at, code))).rejects.toThrow(`${code}: injected`)
     expect(await snapshotTree(location + '/')).toEqual(before)
     const debris = (await readdir(generationsDir(location))).filter((n) => !n.startsWith(`g-old`))
     expect(debris).toEqual([])
@@ -97,7 +102,8 @@ describe('publishPlan', () => {
           void seen.push({ dir, live: await readlink(location), holds: await readFile(path.join(dir, 'profiles/repo_name'), 'utf8') }),
       }
       await publishPlan(plan({ ...files, 'profiles/repo_name': 'two\n' }, 'two'), location, systemFs, recording)
-      expect(seen).toEqual([{ dir: expect.stringContaining('.stage-'), live: `.overlayman.olm/g-one${'0'.repeat(21)}`, holds: 'two\n' }])
+      // by its generation's name: the rename to it is made durable too
+      expect(seen).toEqual([{ dir: path.join(generationsDir(location), `g-two${'0'.repeat(21)}`), live: `.overlayman.olm/g-one${'0'.repeat(21)}`, holds: 'two\n' }])
       expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('two\n')
     })
 
