@@ -72,6 +72,9 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   const built = !(await exists(target, fs))
   const keep = [genName, current ?? '']
   let pruning: Promise<void> | null = null
+  // The generation under its name, before the link names it: a power loss must not leave the
+  // link pointing at a name the disk never got. One syncfs covers it; file by file, the directory.
+  const makeDurable = () => (durability.batch ? durability.flush(target) : syncDir(genDir, fs))
   if (built) {
     // Cloning needs one flush to make its thousands of links durable; so does recycling.
     const recycled = cloneTools && durability.batch ? await recycleGeneration(genDir, keep, fs) : null
@@ -92,16 +95,17 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
       await writeFileList(genDir, genName, files, fs, !durability.batch)
       await fs.rename(stage, target)
       named = true
-      // The rename too, before the link names the generation: a power loss must not leave the
-      // link pointing at a name the disk never got. One syncfs covers it; file by file, the directory.
-      if (durability.batch) await durability.flush(target)
-      else await syncDir(genDir, fs)
+      await makeDurable()
     } catch (err) {
       await pruning
       await fs.rm(named ? target : stage, { recursive: true, force: true }).catch(() => {})
       await removeFileList(genDir, genName, fs)
       throw wrapWrite(err, location)
     }
+  } else {
+    // Named by an earlier run, which may have died before making it durable: made so now
+    // (a flush with nothing to write is quick).
+    await makeDurable()
   }
   try {
     await swapLink(location, path.join(path.basename(genDir), genName), fs)

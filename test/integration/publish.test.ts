@@ -107,6 +107,17 @@ describe('publishPlan', () => {
       expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('two\n')
     })
 
+    it('flushes a generation an earlier run named before the link points at it again', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(files, 'one'), location)
+      await publishPlan(plan({ ...files, 'profiles/repo_name': 'two\n' }, 'two'), location)
+      const flushed: string[] = []
+      // back to the first plan: its generation is still there, kept as the previous one
+      await publishPlan(plan(files, 'one'), location, systemFs, { batch: true, flush: async (dir) => void flushed.push(dir) })
+      expect(flushed).toEqual([path.join(generationsDir(location), `g-one${'0'.repeat(21)}`)])
+      expect(await readlink(location)).toBe(`.overlayman.olm/g-one${'0'.repeat(21)}`)
+    })
+
     it('publishes nothing when the flush fails, and names what failed', async () => {
       const location = path.join(await testDir(), 'overlayman')
       await publishPlan(plan(files, 'one'), location)
