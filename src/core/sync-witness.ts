@@ -5,7 +5,7 @@ import type { Request } from '../config/requests.js'
 import { type LocalRead, LocalReadLog, readsUnchanged } from '../local/local-reads.js'
 import type { FetchedOverlay } from '../overlay/fetch.js'
 import type { OverlayTree } from '../overlay/tree.js'
-import { type GroupedReads, groupReads, loggingTree, OverlayReadLog, overlayReadsUnchanged } from '../overlay/read-log.js'
+import { encodeReads, loggingTree, OverlayReadLog, overlayReadsUnchanged } from '../overlay/read-log.js'
 import type { Unsatisfied } from '../resolve/closure-types.js'
 import { OLM_VERSION } from '../version.js'
 import { writeCacheFile } from '../util/cache-file.js'
@@ -48,12 +48,12 @@ export interface SyncOutcome {
 }
 
 /**
- * An overlay's reads as JSON (GroupedReads): parsed only when a sync has to
- * compare them, written back as they were read when only the commit moved.
+ * An overlay's reads as encodeReads keeps them: decoded only in part, when a
+ * sync has to compare them, and written back as they were when only the commit moved.
  */
 export type OverlayReads = Buffer
 
-const FORMAT = 4
+const FORMAT = 5
 
 const witnessFile = (cacheDir: string) => path.join(cacheDir, 'sync-witness.json')
 
@@ -85,7 +85,7 @@ export function witnessRecorder(fetched: readonly FetchedOverlay[]) {
     const overlays = Object.fromEntries(
       fetched.map((f) => {
         const log = overlayReads.get(f.source.overlay)
-        return [f.source.overlay, { commit: f.tree.commit, reads: log ? Buffer.from(JSON.stringify(groupReads(log.reads()))) : null }]
+        return [f.source.overlay, { commit: f.tree.commit, reads: log ? encodeReads(log.reads()) : null }]
       }),
     )
     return { inputs, generation, reads: localReads.reads(), overlays, outcome }
@@ -180,7 +180,7 @@ async function stillAnswers(
   treeAt: (f: FetchedOverlay, commit: string) => Promise<OverlayTree | null>,
 ): Promise<boolean> {
   try {
-    return await overlayReadsUnchanged(f.tree, JSON.parse(reads.toString('utf8')) as GroupedReads, await treeAt(f, commit))
+    return await overlayReadsUnchanged(f.tree, reads, await treeAt(f, commit))
   } catch {
     return false
   }

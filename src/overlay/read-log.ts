@@ -62,18 +62,18 @@ export function loggingTree(tree: OverlayTree, log: OverlayReadLog): OverlayTree
 export class OverlayReadLog extends ReadLog<OverlayReadKind> {}
 
 /**
- * Overlay reads as a witness keeps them: grouped by the top-level directory
- * they are under (a category, eclass, metadata...), each group its reads as
- * a JSON string. A later commit leaves most top-level directories as they
- * were; their groups are skipped unparsed. Parsed up front, the 11,600 reads
- * of a 1,157-package closure made a check that an unrelated bump changed
- * nothing spend more time in the garbage collector than in comparing.
+ * Overlay reads as a witness keeps them, as bytes: a first line indexing the
+ * groups (the top-level directory the reads are under: a category, eclass,
+ * metadata...) by [name, start, end], then each group's reads as JSON at
+ * those offsets. A later commit leaves most top-level directories as they
+ * were; their groups are neither decoded nor parsed. Parsed up front, the
+ * 11,600 reads of a 1,157-package closure made a check that an unrelated bump
+ * changed nothing spend more time in the garbage collector than in
+ * comparing; kept as JSON strings inside JSON, each had to be unescaped.
  */
-export type GroupedReads = Record<string, string>
-
 const topOf = (path: string) => path.split('/', 1)[0]!
 
-export function groupReads(reads: readonly OverlayRead[]): GroupedReads {
+export function encodeReads(reads: readonly OverlayRead[]): Buffer {
   const groups = new Map<string, OverlayRead[]>()
   for (const read of reads) {
     const top = topOf(read[1])
@@ -81,19 +81,30 @@ export function groupReads(reads: readonly OverlayRead[]): GroupedReads {
     if (group) group.push(read)
     else groups.set(top, [read])
   }
-  return Object.fromEntries([...groups].map(([top, group]) => [top, JSON.stringify(group)]))
+  const bodies = [...groups].map(([top, group]) => [top, Buffer.from(JSON.stringify(group))] as const)
+  let at = 0
+  const index = bodies.map(([top, body]) => [top, at, (at += body.length)])
+  return Buffer.concat([Buffer.from(JSON.stringify(index) + '\n'), ...bodies.map(([, body]) => body)])
 }
 
 /**
  * Whether every logged read gives the same answer in `tree` (another commit
  * of the same overlay); reads no file's bytes. With `logged`, the tree at the
  * commit the reads were logged at, reads under a directory whose id is the
- * same in both trees are not repeated: nothing below it can differ.
+ * same in both trees are not repeated: nothing below it can differ. Throws
+ * on encoded reads that are damaged.
  */
-export async function overlayReadsUnchanged(tree: OverlayTree, grouped: GroupedReads, logged?: OverlayTree | null): Promise<boolean> {
-  for (const [top, group] of Object.entries(grouped)) {
+export async function overlayReadsUnchanged(tree: OverlayTree, encoded: Buffer, logged?: OverlayTree | null): Promise<boolean> {
+  const nl = encoded.indexOf(10)
+  if (nl < 0) throw new Error('no index of the reads')
+  const index = JSON.parse(encoded.toString('utf8', 0, nl)) as unknown
+  const body = encoded.subarray(nl + 1)
+  if (!Array.isArray(index)) throw new Error('the index of the reads is not a list')
+  for (const entry of index as unknown[]) {
+    const [top, start, end] = Array.isArray(entry) ? entry : []
+    if (typeof top !== 'string' || !Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > body.length) throw new Error('damaged index of the reads')
     if (logged && top !== '' && (await sameDir(logged, tree, top))) continue
-    if (!(await readsUnchanged(tree, JSON.parse(group) as OverlayRead[], logged))) return false
+    if (!(await readsUnchanged(tree, JSON.parse(body.toString('utf8', start, end)) as OverlayRead[], logged))) return false
   }
   return true
 }
