@@ -100,9 +100,17 @@ export async function overlayReadsUnchanged(tree: OverlayTree, encoded: Buffer, 
   const index = JSON.parse(encoded.toString('utf8', 0, nl)) as unknown
   const body = encoded.subarray(nl + 1)
   if (!Array.isArray(index)) throw new Error('the index of the reads is not a list')
+  // The groups cover the body, each after the last, once each: a damaged index must not drop reads.
+  const seen = new Set<string>()
+  let covered = 0
   for (const entry of index as unknown[]) {
     const [top, start, end] = Array.isArray(entry) ? entry : []
-    if (typeof top !== 'string' || !Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > body.length) throw new Error('damaged index of the reads')
+    if (typeof top !== 'string' || top.includes('/') || seen.has(top) || start !== covered || !Number.isInteger(end) || end < start || end > body.length) throw new Error('damaged index of the reads')
+    seen.add(top)
+    covered = end
+  }
+  if (covered !== body.length) throw new Error('damaged index of the reads')
+  for (const [top, start, end] of index as [string, number, number][]) {
     if (logged && top !== '' && (await sameDir(logged, tree, top))) continue
     if (!(await readsUnchanged(tree, JSON.parse(body.toString('utf8', start, end)) as OverlayRead[], logged))) return false
   }

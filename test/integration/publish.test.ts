@@ -91,6 +91,11 @@ describe('publishPlan', () => {
 
   describe('durability', () => {
     const files = { 'profiles/repo_name': 'overlayman\n', 'cat/pkg/pkg-1.ebuild': 'EAPI=8\n' }
+    const freshlyPublished = async (p: WritePlan) => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(p, location)
+      return location + '/'
+    }
 
     it('flushes the new generation before the location points at it', async () => {
       const location = path.join(await testDir(), 'overlayman')
@@ -105,6 +110,24 @@ describe('publishPlan', () => {
       // by its generation's name: the rename to it is made durable too
       expect(seen).toEqual([{ dir: path.join(generationsDir(location), `g-two${'0'.repeat(21)}`), live: `.overlayman.olm/g-one${'0'.repeat(21)}`, holds: 'two\n' }])
       expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('two\n')
+    })
+
+    it.each([
+      ['with the list it was written with', true],
+      ['without a list', false],
+    ])('rebuilds a generation that a cut-short prune or run left under the name a plan asks for, %s', async (_, withList) => {
+      const location = path.join(await testDir(), 'overlayman')
+      const genOne = path.join(generationsDir(location), `g-one${'0'.repeat(21)}`)
+      await publishPlan(plan({ ...files, 'cat/pkg/files/run.sh': 'echo\n' }, 'one'), location)
+      const list = await readFile(`${genOne}.files`)
+      await publishPlan(plan({ ...files, 'profiles/repo_name': 'two\n' }, 'two'), location)
+      await publishPlan(plan({ ...files, 'profiles/repo_name': 'three\n' }, 'three'), location) // recycles one
+      // what an rm -rf killed halfway, or a power loss before the flush, leaves: some files, some empty
+      await mkdir(path.join(genOne, 'profiles'), { recursive: true })
+      await writeFile(path.join(genOne, 'profiles/repo_name'), '')
+      if (withList) await writeFile(`${genOne}.files`, list)
+      await publishPlan(plan({ ...files, 'cat/pkg/files/run.sh': 'echo\n' }, 'one'), location)
+      expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await freshlyPublished(plan({ ...files, 'cat/pkg/files/run.sh': 'echo\n' }, 'one'))))
     })
 
     it('flushes a generation an earlier run named before the link points at it again', async () => {

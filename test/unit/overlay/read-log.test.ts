@@ -20,6 +20,15 @@ async function overlayWithReads() {
   return { dir, encoded: encodeReads(log.reads()) }
 }
 
+type Index = [string, number, number][]
+
+/** The same bytes under another index line. */
+function reindex(encoded: Buffer, change: (index: Index) => Index): Buffer {
+  const nl = encoded.indexOf(10)
+  const index = JSON.parse(encoded.toString('utf8', 0, nl)) as Index
+  return Buffer.concat([Buffer.from(JSON.stringify(change(index)) + '\n'), encoded.subarray(nl + 1)])
+}
+
 describe('overlay reads as a witness keeps them', () => {
   it('say unchanged for the same tree, and changed when a listed directory gains a file', async () => {
     const { dir, encoded } = await overlayWithReads()
@@ -40,6 +49,11 @@ describe('overlay reads as a witness keeps them', () => {
     ['no index line', (b: Buffer) => Buffer.from(b.toString('utf8').replace('\n', ' '))],
     ['an index past the end', (b: Buffer) => b.subarray(0, b.length - 5)],
     ['an index that is no list', (b: Buffer) => Buffer.concat([Buffer.from('{}\n'), b.subarray(b.indexOf(10) + 1)])],
+    ['an empty index before reads', (b: Buffer) => Buffer.concat([Buffer.from('[]\n'), b.subarray(b.indexOf(10) + 1)])],
+    ['an index without its last group', (b: Buffer) => reindex(b, (index) => index.slice(0, -1))],
+    ['an index without a group in the middle', (b: Buffer) => reindex(b, (index) => [index[0]!, index[2]!])],
+    ['a group named twice', (b: Buffer) => reindex(b, (index) => index.map(([top, start, end], i) => [i === 1 ? index[0]![0] : top, start, end]))],
+    ['a group named as a path', (b: Buffer) => reindex(b, (index) => index.map(([top, start, end], i) => [i === 1 ? 'dev-libs/bar' : top, start, end]))],
   ])('are refused when damaged: %s', async (_, damage) => {
     const { dir, encoded } = await overlayWithReads()
     await expect(overlayReadsUnchanged(openDirTree(dir, 'ov', 'c2'), damage(encoded))).rejects.toThrow()
