@@ -124,6 +124,18 @@ async function fetchAll(ctx: Context, sources: OverlaySource[], opts: SyncOption
  * collected while the repository is written, which is when memory peaks.
  */
 async function resolveAndPlan(ctx: Context, opts: SyncOptions, requests: Request[], trees: Map<string, OverlayTree>, reads: LocalReadLog) {
+  const closure = await resolve(ctx, opts, requests, trees, reads)
+  // The overlay indexes (every examined ebuild's metadata) are garbage now; the plan's entries
+  // and provenance are what comes next (a 1,157-package add peaked here: 139 MiB).
+  collectGarbage()
+  const outcome = outcomeOf(closure)
+  reportOutcome(ctx, outcome, false)
+  const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
+  const changes = diffProvenance(await readProvenance(ctx.location), closure)
+  return { outcome, plan, changes }
+}
+
+async function resolve(ctx: Context, opts: SyncOptions, requests: Request[], trees: Map<string, OverlayTree>, reads: LocalReadLog): Promise<Closure> {
   const evaluator = opts.evaluate ? null : createSyncEvaluator(ctx, reads)
   const evaluate = opts.evaluate ?? evaluator!.evaluate
   const memo = MetadataMemo.parse(await fs.readFile(memoFile(ctx.cacheDir), 'utf8').catch(() => null))
@@ -131,11 +143,7 @@ async function resolveAndPlan(ctx: Context, opts: SyncOptions, requests: Request
   const closure = await resolveClosure({ requests, overlays: indexes, local: openLocal(ctx, reads), displayPath: ctx.show }).finally(() => evaluator?.close())
   // Only a speed-up for the next resolution: a failure to keep it is no failure.
   await writeCacheFile(memoFile(ctx.cacheDir), memo.serialize()).catch(() => {})
-  const outcome = outcomeOf(closure)
-  reportOutcome(ctx, outcome, false)
-  const plan = await buildPlan(closure, { repoName: ctx.settings.repoName, trees, displayPath: ctx.show })
-  const changes = diffProvenance(await readProvenance(ctx.location), closure)
-  return { outcome, plan, changes }
+  return closure
 }
 
 /** What resolutions learned from md5-cache entries (see MetadataMemo). */
