@@ -19,7 +19,7 @@ import { createOverlayIndex, type MetadataEvaluator, type OverlayIndex } from '.
 import { writeCacheFile } from '../util/cache-file.js'
 import { type Context, openLocal, resolveSources } from './context.js'
 import { createSyncEvaluator } from './metadata.js'
-import { type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, witnessRecorder, writeWitness } from './sync-witness.js'
+import { moveWitness, type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, witnessRecorder, writeWitness } from './sync-witness.js'
 import { diffProvenance, type PackageChange, readProvenance } from './provenance.js'
 
 export interface SyncOptions {
@@ -160,8 +160,8 @@ async function reuseLastResolution(ctx: Context, inputs: string, fetched: Fetche
   if (!holds) return null
   if (moved) {
     // The same reads hold at the new commits: the next sync compares against those.
-    const overlays = Object.fromEntries(fetched.map((f) => [f.source.overlay, { ...witness.overlays[f.source.overlay]!, commit: f.tree.commit }]))
-    await writeWitness(ctx.cacheDir, { ...witness, overlays }).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
+    const commits = Object.fromEntries(fetched.map((f) => [f.source.overlay, f.tree.commit]))
+    await moveWitness(ctx.cacheDir, commits).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
   }
   return witness
 }
