@@ -145,8 +145,8 @@ export async function moveWitness(cacheDir: string, commits: Readonly<Record<str
   if (nl < 0) throw new Error('no witness header')
   const header = JSON.parse(buf.toString('utf8', 0, nl)) as WitnessHeader
   for (const [name, commit] of Object.entries(commits)) {
-    const overlay = header.overlays[name]
-    if (overlay) overlay.commit = commit
+    // Own entries only: an overlay may be named __proto__.
+    if (Object.hasOwn(header.overlays, name)) header.overlays[name]!.commit = commit
   }
   const text = Buffer.from(JSON.stringify(header))
   if (text.length !== nl) return writeCacheFile(file, Buffer.concat([text, buf.subarray(nl)]))

@@ -10,8 +10,8 @@ import { type Flush, systemFlush } from './flush.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
 
 /**
- * The fs calls publishing uses; tests wrap it to inject ENOSPC/EIO at the
- * Nth call. New files are written with the synchronous calls where no fsync
+ * The fs calls publishing uses; tests wrap it to inject ENOSPC/EIO into one
+ * of them. New files are written with the synchronous calls where no fsync
  * follows each (see writeEntry).
  */
 export type Fs = Pick<typeof nodeFs, 'mkdir' | 'mkdtemp' | 'open' | 'rename' | 'rm' | 'symlink' | 'readlink' | 'lstat' | 'readdir' | 'chmod' | 'readFile' | 'link'> & {
