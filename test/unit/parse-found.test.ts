@@ -6,7 +6,8 @@ import { parseFound, systemCloneTools } from '../../src/repo/clone-generation.js
 import { testDir } from '../helpers/tmp.js'
 
 describe('parseFound', () => {
-  it('reads what GNU find prints of a generation, odd names included', async () => {
+  // Without GNU find olm writes file by file, and this parser is not used.
+  it.skipIf(!systemCloneTools())('reads what GNU find prints of a generation, odd names included', async () => {
     const dir = await testDir()
     await mkdir(path.join(dir, 'cat/pkg/files'), { recursive: true })
     await writeFile(path.join(dir, 'cat/pkg/files/a name with spaces'), 'abc')
@@ -17,9 +18,7 @@ describe('parseFound', () => {
     for (const d of ['cat', 'cat/pkg', 'cat/pkg/files']) await chmod(path.join(dir, d), 0o755)
     for (const f of ['cat/pkg/files/a name with spaces', 'cat/pkg/files/new\nline']) await chmod(path.join(dir, f), 0o644)
     await chmod(path.join(dir, 'cat/pkg/run.sh'), 0o755)
-    const tools = systemCloneTools()
-    if (!tools) return // no GNU find here: olm writes file by file, and this parser is not used
-    const found = await tools.list(dir)
+    const found = await systemCloneTools()!.list(dir)
     expect(found).toEqual(
       new Map([
         ['cat', { type: 'd', size: expect.any(Number), mode: 0o755 }],
