@@ -8,7 +8,9 @@ import type { EbuildMetadata, OverlayEbuild } from './overlay-index.js'
  */
 export type Reason =
   | { kind: 'requested'; request: Request }
+  /** by: the ebuild (cat/pn-pvr) whose variable holds the atom */
   | { kind: 'dependency'; by: string; variable: string; atom: string }
+  /** by: the package (cat/pn), for any of its ebuilds */
   | { kind: 'inherit'; by: string }
   | { kind: 'license'; by: string }
 

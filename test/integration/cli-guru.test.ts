@@ -104,6 +104,10 @@ describe.skipIf(missing)('olm end to end, GURU-like overlay', () => {
     const why = ok(await olm('why', 'nim-utils'))
     expect(why.stdout).toContain('eclass nim-utils::guru')
     expect(why.stdout).toContain('dev-nim/voxlib')
+    // by package, each once, whatever number of its ebuilds inherit it (the chain names the ebuild)
+    expect(why.stdout).toMatch(/^ {8}-> dev-nim\/voxlib-0\.4\.0 inherits nim-utils\n {2}also needed by: dev-nim\/nimbuild inherits it\n/m)
+    const neededBy = (eclass: string) => prov.eclasses.find((e: { eclass: string }) => e.eclass === eclass).neededBy
+    expect(neededBy('voice-utils')).toEqual(['app-voices/voxctl inherits it', 'app-voices/voxd inherits it'])
   })
 
   it.each([

@@ -76,6 +76,22 @@ describe.skipIf(missing)('olm overlays, search and status', () => {
     expect(server.requests().length).toBe(before)
   })
 
+  it('why names ten of what else needs an item and counts the rest', async () => {
+    const root = await testDir('olm-root-')
+    await makeSystem(root, { serverUrl: server.url, overlays: { tenstorrent: 'tenstorrent.git' } })
+    // what a large closure leaves: a base eclass inherited by many packages
+    const repo = path.join(root, 'var/db/repos/overlayman')
+    await mkdir(path.join(repo, 'metadata'), { recursive: true })
+    const neededBy = Array.from({ length: 25 }, (_, i) => `app-misc/p${i} inherits it`)
+    const chain = ['app-misc/p0::x (/etc/overlayman/packages.d/olm.conf:1)', 'app-misc/p0-1 inherits base']
+    const eclasses = [{ eclass: 'base', overlay: 'x', commit: 'c'.repeat(40), neededBy, chain }]
+    await writeFile(path.join(repo, 'metadata/overlayman.json'), JSON.stringify({ format: 1, repoName: 'overlayman', packages: [], eclasses, licenses: [], unsatisfied: [] }))
+    const r = await runOlm(['why', 'base', '--root', root])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^ {2}also needed by: app-misc\/p1 inherits it; (app-misc\/p\d+ inherits it; ){8}app-misc\/p10 inherits it; and 14 more \(olm list --json has them all\)$/m)
+    expect(r.stdout).not.toContain('p11 ')
+  })
+
   it('status tells where the repository is, whether portage sees it, and how the last sync went', async () => {
     const olm = await system()
     const fresh = await olm('status')

@@ -27,6 +27,9 @@ export function listCommand(program: Command, env: CliEnv): void {
     })
 }
 
+/** What `why` names after the chain; the rest it counts: a base eclass of a large closure is inherited by hundreds of packages. */
+const NEEDED_BY_SHOWN = 10
+
 export function whyCommand(program: Command, env: CliEnv): void {
   addGlobalOptions(program.command('why'))
     .description('the chain that brought a package, eclass or license into the repository')
@@ -45,7 +48,9 @@ export function whyCommand(program: Command, env: CliEnv): void {
       for (const h of hits) {
         env.out(`${h.what} @${h.commit.slice(0, 12)}`)
         h.chain.forEach((step, i) => env.out(`${'  '.repeat(i + 1)}${i === 0 ? '' : '-> '}${step}`))
-        if (h.neededBy.length > 1) env.out(`  also needed by: ${h.neededBy.slice(1).join('; ')}`)
+        const others = h.neededBy.slice(1)
+        const more = others.length > NEEDED_BY_SHOWN ? `; and ${others.length - NEEDED_BY_SHOWN} more (olm list --json has them all)` : ''
+        if (others.length) env.out(`  also needed by: ${others.slice(0, NEEDED_BY_SHOWN).join('; ')}${more}`)
       }
     })
 }
