@@ -69,6 +69,13 @@ class ResolverState {
   /** Parsed values whose every need is satisfied (see settled): requiring them again changes nothing. */
   private readonly settledValues = new Set<DepNode[]>()
   private readonly localLicenses = new Map<string, Promise<boolean>>()
+  private readonly localAnswers = new Map<Atom, Promise<boolean>>()
+  /** See atomsOf. */
+  private readonly valueAtoms = new Map<DepNode[], Atom[]>()
+  /** License names by LICENSE value: ebuilds of a closure name few different ones. */
+  private readonly licenseValues = new Map<string, string[]>()
+  /** The eclasses and licenses again, by "kind overlay" then name (see addItem). */
+  private readonly itemsByOverlay = new Map<string, Map<string, ClosureItem>>()
   private readonly unusableEclasses = new Map<string, Promise<string | null>>()
 
   constructor(private readonly input: ResolveInput) {}
@@ -168,13 +175,13 @@ class ResolverState {
     const cpv = `${pkg.category}/${pkg.pn}-${ebuild.pvr}`
     const ownEclasses = await index.eclassMd5s()
     for (const name of md.eclasses) {
-      if (ownEclasses.has(name)) this.addItem(this.eclasses, name, index, { kind: 'inherit', by: pkg.cp }, () => [...pkg.chain, `${cpv} inherits ${name}`])
+      if (ownEclasses.has(name)) this.addItem('inherit', name, index, pkg, cpv)
       else await this.checkUnusableEclass(index, name, cpv)
     }
     const ownLicenses = await index.licenses()
     for (const name of this.licensesOf(cacheValue(md.entry, 'LICENSE'), `${cpv}::${index.overlay}`)) {
       if (await this.localHasLicense(name)) continue
-      if (ownLicenses.has(name)) this.addItem(this.licenses, name, index, { kind: 'license', by: pkg.cp }, () => [...pkg.chain, `${cpv} LICENSE ${name}`])
+      if (ownLicenses.has(name)) this.addItem('license', name, index, pkg, cpv)
       else this.warnings.push(`license ${name} of ${cpv}::${index.overlay} is in neither the overlay nor the local tree`)
     }
     const parsed: [variable: string, nodes: DepNode[]][] = []
@@ -188,7 +195,7 @@ class ResolverState {
     // The local tree is read on disk: its answers for every atom are asked at
     // once, so the reads overlap; the decisions below still go one by one.
     for (const [, nodes] of parsed)
-      for (const atom of walkAtoms(nodes)) if (!atom.blocker && !this.satisfiedAtoms.has(atom)) void this.input.local.satisfies(atom).catch(() => {})
+      for (const atom of this.atomsOf(nodes)) if (!this.satisfiedAtoms.has(atom)) void this.localSatisfies(atom).catch(() => {})
     for (const [variable, nodes] of parsed) {
       const ctx = { index, cpv, variable, chain: pkg.chain }
       for (const node of nodes) await this.require(node, ctx)
@@ -210,6 +217,20 @@ class ResolverState {
     return parsed
   }
 
+  /** The atoms of a parsed value, blockers left out; once per value (they are shared, see parsedValues). */
+  private atomsOf(nodes: DepNode[]): Atom[] {
+    let atoms = this.valueAtoms.get(nodes)
+    if (!atoms) this.valueAtoms.set(nodes, (atoms = [...walkAtoms(nodes)].filter((a) => !a.blocker)))
+    return atoms
+  }
+
+  /** The local tree's answer for an atom, by identity: the tree's own cache is by text, formatted on every call. */
+  private localSatisfies(atom: Atom): Promise<boolean> {
+    let answer = this.localAnswers.get(atom)
+    if (!answer) this.localAnswers.set(atom, (answer = this.input.local.satisfies(atom)))
+    return answer
+  }
+
   private localHasLicense(name: string): Promise<boolean> {
     let answer = this.localLicenses.get(name)
     if (!answer) this.localLicenses.set(name, (answer = this.input.local.hasLicense(name)))
@@ -218,8 +239,12 @@ class ResolverState {
 
   /** License names of a LICENSE value; a malformed one is said, and its valid names still count. */
   private licensesOf(license: string, where: string): string[] {
+    const known = this.licenseValues.get(license)
+    if (known) return known
     try {
-      return licenseNames(license)
+      const names = licenseNames(license)
+      this.licenseValues.set(license, names)
+      return names
     } catch (err) {
       if (!(err instanceof OlmError)) throw err
       this.warnings.push(`LICENSE of ${where} is malformed (${err.message}); only its valid license names are used`)
@@ -262,7 +287,7 @@ class ResolverState {
 
   private async requireAtom(atom: Atom, ctx: DepContext): Promise<void> {
     if (this.satisfiedAtoms.has(atom)) return
-    if ((await this.input.local.satisfies(atom)) || (await this.pulledSatisfying(atom, true))) {
+    if ((await this.localSatisfies(atom)) || (await this.pulledSatisfying(atom, true))) {
       this.satisfiedAtoms.add(atom)
       return
     }
@@ -308,7 +333,7 @@ class ResolverState {
     switch (node.kind) {
       case 'atom': {
         if (node.atom.blocker || this.satisfiedAtoms.has(node.atom)) return true
-        const pulled = (await this.input.local.satisfies(node.atom)) ? null : await this.pulledSatisfying(node.atom, false)
+        const pulled = (await this.localSatisfies(node.atom)) ? null : await this.pulledSatisfying(node.atom, false)
         if (pulled === false) return false
         // Satisfied for good, unless by a narrowed package that requiring the atom would widen.
         if (pulled === null || pulled.filter === null) this.satisfiedAtoms.add(node.atom)
@@ -392,16 +417,24 @@ class ResolverState {
   }
 
   /**
-   * `chain` is made only for an item seen first: every ebuild of an eclass chain would copy it again.
-   * A package's ebuilds come one after another, and its reason is kept once (an eclass of the bench's
-   * 1,157-package closure had up to 3,500 reasons, one per ebuild: 41,000 in all, 2 of the 3.5 MB of
-   * the provenance file); a package processed again when widened may add it twice, which provenance merges.
+   * An eclass the package inherits or a license it names. A package's ebuilds come one after another,
+   * and its reason is kept once (an eclass of the bench's 1,157-package closure had up to 3,500
+   * reasons, one per ebuild: 41,000 in all, 2 of the 3.5 MB of the provenance file); a package
+   * processed again when widened may add it twice, which provenance merges. Asked ~40,000 times
+   * there: nothing is made for an item already seen, not even its key.
    */
-  private addItem(map: Map<string, ClosureItem>, name: string, index: OverlayIndex, reason: Extract<Reason, { kind: 'inherit' | 'license' }>, chain: () => string[]): void {
-    const key = `${name}::${index.overlay}`
-    const item = map.get(key)
-    if (!item) map.set(key, { name, overlay: index.overlay, commit: index.tree.commit, reasons: [reason], chain: chain() })
-    else if ((item.reasons.at(-1) as typeof reason).by !== reason.by) item.reasons.push(reason)
+  private addItem(kind: 'inherit' | 'license', name: string, index: OverlayIndex, pkg: ClosurePackage, cpv: string): void {
+    let items = this.itemsByOverlay.get(`${kind} ${index.overlay}`)
+    if (!items) this.itemsByOverlay.set(`${kind} ${index.overlay}`, (items = new Map()))
+    const item = items.get(name)
+    if (item) {
+      if ((item.reasons[item.reasons.length - 1] as { by: string }).by !== pkg.cp) item.reasons.push({ kind, by: pkg.cp })
+      return
+    }
+    const step = kind === 'inherit' ? `${cpv} inherits ${name}` : `${cpv} LICENSE ${name}`
+    const added: ClosureItem = { name, overlay: index.overlay, commit: index.tree.commit, reasons: [{ kind, by: pkg.cp }], chain: [...pkg.chain, step] }
+    items.set(name, added)
+    ;(kind === 'inherit' ? this.eclasses : this.licenses).set(`${name}::${index.overlay}`, added)
   }
 }
 
