@@ -100,11 +100,15 @@ export function witnessRecorder(fetched: readonly FetchedOverlay[]) {
  */
 type WitnessHeader = Omit<SyncWitness, 'overlays'> & { overlays: Record<string, { commit: string; reads: [number, number] | null }> }
 
-export async function readWitness(cacheDir: string): Promise<SyncWitness | null> {
+/** A witness as readWitness found it: with the file's bytes, which moveWitness writes back. */
+export type StoredWitness = SyncWitness & { readonly stored: { bytes: Buffer; headerLength: number } }
+
+export async function readWitness(cacheDir: string): Promise<StoredWitness | null> {
   try {
     const buf = await fs.readFile(witnessFile(cacheDir))
     const nl = buf.indexOf(10)
-    const header = JSON.parse(buf.toString('utf8', 0, nl < 0 ? buf.length : nl)) as WitnessHeader
+    if (nl < 0) return null
+    const header = JSON.parse(buf.toString('utf8', 0, nl)) as WitnessHeader
     if (header.format !== FORMAT || typeof header.inputs !== 'string' || !Array.isArray(header.reads) || !header.overlays || !header.outcome) return null
     const body = buf.subarray(nl + 1)
     const overlays: SyncWitness['overlays'] = {}
@@ -112,7 +116,7 @@ export async function readWitness(cacheDir: string): Promise<SyncWitness | null>
       if (reads !== null && !(Number.isInteger(reads[0]) && Number.isInteger(reads[1]) && 0 <= reads[0] && reads[0] <= reads[1] && reads[1] <= body.length)) return null
       overlays[name] = { commit, reads: reads === null ? null : body.subarray(reads[0], reads[1]) }
     }
-    return { ...header, overlays }
+    return { ...header, overlays, stored: { bytes: buf, headerLength: nl } }
   } catch {
     return null // missing or damaged: resolve as if there were none
   }
@@ -131,18 +135,18 @@ export async function writeWitness(cacheDir: string, witness: Omit<SyncWitness, 
 }
 
 /**
- * Names newer commits for overlays whose reads still hold. The header is
- * written over in place when it keeps its length (commit ids do), so the
- * reads are not written again: a cron sync after an unrelated upstream commit
- * rewrote 1.4 MB for a 1,157-package closure (3.7-5.1 ms; in place 1.4-3.6 ms,
- * and no new file each time). A torn header is no valid witness, and no
- * witness costs one full resolution.
+ * Names newer commits for overlays whose reads still hold, in the file
+ * `witness` was read from (olm holds the lock: nothing else wrote it since).
+ * The header is written over in place when it keeps its length (commit ids
+ * do), so the reads are not written again: a cron sync after an unrelated
+ * upstream commit rewrote 1.4 MB for a 1,157-package closure (3.7-5.1 ms; in
+ * place 1.4-3.6 ms, and no new file each time). The file is not read again
+ * either: in a sync, reading its 1.4 MB a second time took 5-20 ms. A torn
+ * header is no valid witness, and no witness costs one full resolution.
  */
-export async function moveWitness(cacheDir: string, commits: Readonly<Record<string, string>>): Promise<void> {
+export async function moveWitness(cacheDir: string, witness: StoredWitness, commits: Readonly<Record<string, string>>): Promise<void> {
   const file = witnessFile(cacheDir)
-  const buf = await fs.readFile(file)
-  const nl = buf.indexOf(10)
-  if (nl < 0) throw new Error('no witness header')
+  const { bytes: buf, headerLength: nl } = witness.stored
   const header = JSON.parse(buf.toString('utf8', 0, nl)) as WitnessHeader
   for (const [name, commit] of Object.entries(commits)) {
     // Own entries only: an overlay may be named __proto__.

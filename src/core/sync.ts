@@ -167,7 +167,7 @@ async function reuseLastResolution(ctx: Context, inputs: string, fetched: Fetche
   if (moved) {
     // The same reads hold at the new commits: the next sync compares against those.
     const commits = Object.fromEntries(fetched.map((f) => [f.source.overlay, f.tree.commit]))
-    await moveWitness(ctx.cacheDir, commits).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
+    await moveWitness(ctx.cacheDir, witness, commits).catch(() => removeWitness(ctx.cacheDir).catch(() => {}))
   }
   return witness
 }

@@ -110,23 +110,55 @@ export async function overlayReadsUnchanged(tree: OverlayTree, encoded: Buffer, 
     covered = end
   }
   if (covered !== body.length) throw new Error('damaged index of the reads')
+  const now = entryLookup(tree)
+  const was = logged ? entryLookup(logged) : null
   for (const [top, start, end] of index as [string, number, number][]) {
-    if (logged && top !== '' && (await sameDir(logged, tree, top))) continue
-    if (!(await readsUnchanged(tree, JSON.parse(body.toString('utf8', start, end)) as OverlayRead[], logged))) return false
+    if (was && top !== '' && (await sameDir(was, now, top))) continue
+    if (!(await readsUnchanged(tree, now, JSON.parse(body.toString('utf8', start, end)) as OverlayRead[], was))) return false
   }
   return true
 }
 
-async function sameDir(a: OverlayTree, b: OverlayTree, dir: string): Promise<boolean> {
-  const [was, now] = await Promise.all([a.entry(dir), b.entry(dir)])
-  return was?.type === 'dir' && was.id !== undefined && now?.type === 'dir' && now.id === was.id
+/** An entry by path: at once when its directory was listed before (see entryLookup). */
+type EntryLookup = (relPath: string) => TreeEntry | null | Promise<TreeEntry | null>
+
+/**
+ * tree.entry, with each directory's listing indexed once by name: a check
+ * after an unrelated bump of the bench overlay compared ~1,100 entries, and
+ * an awaited tree.entry for each was most of its 40-60 ms (run once per sync,
+ * so mostly by the interpreter). Paths a tree would normalize go to tree.entry.
+ */
+function entryLookup(tree: OverlayTree): EntryLookup {
+  const dirs = new Map<string, Map<string, TreeEntry> | null>()
+  const listed = async (dir: string, name: string) => {
+    const listing = await tree.readDir(dir)
+    const byName = listing && new Map(listing.map((e) => [e.name, e]))
+    dirs.set(dir, byName)
+    return byName?.get(name) ?? null
+  }
+  return (relPath) => {
+    if (relPath === '' || relPath.startsWith('./') || relPath.endsWith('/') || relPath.includes('//')) return tree.entry(relPath)
+    const slash = relPath.lastIndexOf('/')
+    const dir = slash < 0 ? '' : relPath.slice(0, slash)
+    const byName = dirs.get(dir)
+    if (byName === undefined) return listed(dir, relPath.slice(slash + 1))
+    return byName?.get(relPath.slice(slash + 1)) ?? null
+  }
 }
 
-async function readsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[], logged?: OverlayTree | null): Promise<boolean> {
+/** Whether dir is the same directory, by id, in both trees; at once when both parents were listed. */
+function sameDir(was: EntryLookup, now: EntryLookup, dir: string): boolean | Promise<boolean> {
+  const same = (a: TreeEntry | null, b: TreeEntry | null) => a?.type === 'dir' && a.id !== undefined && b?.type === 'dir' && b.id === a.id
+  const a = was(dir)
+  const b = now(dir)
+  return a instanceof Promise || b instanceof Promise ? Promise.all([a, b]).then(([x, y]) => same(x, y)) : same(a, b)
+}
+
+async function readsUnchanged(tree: OverlayTree, now: EntryLookup, reads: readonly OverlayRead[], was: EntryLookup | null): Promise<boolean> {
   const dirOf = (kind: OverlayReadKind, path: string) => (kind === 'dir' ? path : path.slice(0, Math.max(0, path.lastIndexOf('/'))))
   // Decided once per directory, parents first, so a whole unchanged package costs one comparison.
   const unchanged = new Map<string, boolean>()
-  if (logged) {
+  if (was) {
     const dirs = [...new Set(reads.map(([kind, path]) => dirOf(kind, path)))].filter((d) => d !== '')
     for (const dir of dirs.sort((a, b) => a.split('/').length - b.split('/').length)) {
       const parts = dir.split('/')
@@ -135,7 +167,8 @@ async function readsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[], 
         const d = parts.slice(0, i).join('/')
         let known = unchanged.get(d)
         if (known === undefined) {
-          known = await sameDir(logged, tree, d)
+          const answer = sameDir(was, now, d)
+          known = answer instanceof Promise ? await answer : answer
           unchanged.set(d, known)
         }
         same = known
@@ -145,11 +178,14 @@ async function readsUnchanged(tree: OverlayTree, reads: readonly OverlayRead[], 
   }
   for (const [kind, path, digest] of reads) {
     if (unchanged.get(dirOf(kind, path))) continue
-    let now: string
-    if (kind === 'dir') now = listingDigest(await tree.readDir(path))
-    else if (kind === 'link') now = (await tree.readLink(path)) ?? ABSENT
-    else now = entryDigest(await tree.entry(path))
-    if (now !== digest) return false
+    let answer: string
+    if (kind === 'dir') answer = listingDigest(await tree.readDir(path))
+    else if (kind === 'link') answer = (await tree.readLink(path)) ?? ABSENT
+    else {
+      const found = now(path)
+      answer = entryDigest(found instanceof Promise ? await found : found)
+    }
+    if (answer !== digest) return false
   }
   return true
 }

@@ -22,7 +22,7 @@ describe('the sync witness file', () => {
     await writeWitness(dir, witness(['a'.repeat(40), 'b'.repeat(40)]))
     const file = path.join(dir, 'sync-witness.json')
     const before = { ino: (await stat(file)).ino, bytes: await readFile(file) }
-    await moveWitness(dir, { guru: 'c'.repeat(40) })
+    await moveWitness(dir, (await readWitness(dir))!, { guru: 'c'.repeat(40) })
     const after = await readWitness(dir)
     expect(after?.overlays.guru?.commit).toBe('c'.repeat(40))
     expect(after?.overlays.tenstorrent?.commit).toBe('b'.repeat(40))
@@ -35,7 +35,7 @@ describe('the sync witness file', () => {
   it('is written anew when the header changes its length', async () => {
     const dir = await testDir()
     await writeWitness(dir, witness(['a'.repeat(40), 'b'.repeat(40)]))
-    await moveWitness(dir, { guru: 'd'.repeat(64) })
+    await moveWitness(dir, (await readWitness(dir))!, { guru: 'd'.repeat(64) })
     const after = await readWitness(dir)
     expect(after?.overlays.guru?.commit).toBe('d'.repeat(64))
     expect(after?.overlays.guru?.reads?.toString()).toBe('[["guru-reads",0,2]]\n[]')
