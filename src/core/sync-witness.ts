@@ -8,6 +8,7 @@ import type { OverlayTree } from '../overlay/tree.js'
 import { encodeReads, loggingTree, OverlayReadLog, overlayReadsUnchanged } from '../overlay/read-log.js'
 import type { Unsatisfied } from '../resolve/closure-types.js'
 import { OLM_VERSION } from '../version.js'
+import { PROVENANCE_FORMAT } from '../repo/plan.js'
 import { writeCacheFile } from '../util/cache-file.js'
 import { type Context, localRepos } from './context.js'
 
@@ -63,7 +64,8 @@ export function witnessInputs(ctx: Context, requests: readonly Request[], fetche
   // The local repositories as resolution sees them: olm's own entry, added on first publish, is not one.
   const local = { mainRepo: ctx.reposConf.mainRepo, repos: localRepos(ctx) }
   // Ebuilds are evaluated as the user olm runs as (portage when root), and bash tells them its UID.
-  const inputs = { olm: OLM_VERSION, uid: process.getuid?.() ?? null, root: ctx.root, settings: ctx.settings, requests, local, overlays }
+  // What olm writes can change within a version (the provenance format): a witness of an older one does not hold.
+  const inputs = { olm: OLM_VERSION, provenance: PROVENANCE_FORMAT, uid: process.getuid?.() ?? null, root: ctx.root, settings: ctx.settings, requests, local, overlays }
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex')
 }
 

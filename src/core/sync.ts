@@ -82,7 +82,9 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     }
     const recorder = witnessRecorder(fetched)
     // Publishing lists the generation it will build in; that can start now, beside the resolving.
+    // Every listing has ended before the lock is let go, used or not (a failed resolve, no change).
     const listings = opts.pretend ? null : listRecyclable(ctx.location)
+    if (listings) background.push(listings.then((started) => Promise.allSettled(started.values())).then(() => {}))
     const { outcome, plan, changes } = await resolveAndPlan(ctx, opts, requests, recorder.trees, recorder.localReads, background)
     collectGarbage() // the resolver's structures, before publishing allocates
     const result: SyncResult = { outcome, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
@@ -91,10 +93,12 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
       return result
     }
     const undo = await opts.beforePublish?.()
-    const published = await publishPlan(plan, ctx.location, undefined, undefined, undefined, (await listings) ?? undefined).catch(async (err: unknown) => {
-      if (undo) await undo().catch(() => {}) // the publish error is the one to report
-      throw err
-    })
+    const published = await Promise.resolve(listings)
+      .then((listed) => publishPlan(plan, ctx.location, undefined, undefined, undefined, listed ?? undefined))
+      .catch(async (err: unknown) => {
+        if (undo) await undo().catch(() => {}) // the publish error is the one to report
+        throw err
+      })
     result.repoChanged = published.changed
     if (published.warning) ctx.report.emit({ type: 'warn', code: 'WRITE_FAILED', message: published.warning })
     // Only a speed-up: without it the next sync resolves in full.
@@ -103,8 +107,11 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     ctx.report.emit({ type: 'write:done', location: ctx.show(ctx.location), changed: published.changed })
     return result
   } finally {
-    await Promise.all(background)
-    await lock.release()
+    try {
+      await Promise.allSettled(background)
+    } finally {
+      await lock.release()
+    }
   }
 }
 

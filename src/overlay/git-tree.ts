@@ -30,7 +30,9 @@ export async function openGitTree(cacheDir: string, overlay: string, commit?: st
     const slash = relPath.lastIndexOf('/')
     const parent = treeAt(slash < 0 ? '' : relPath.slice(0, slash))
     const name = relPath.slice(slash + 1)
-    return parent?.find((e) => e.path === name) ?? null
+    // The last of a name, as entryFromListing finds it: a tree that names an entry twice (no git
+    // writes one) must not show one id to the witness and hand another's bytes to the copy.
+    return parent?.findLast((e) => e.path === name) ?? null
   }
   const blobOf = (relPath: string, mode: 'file' | 'symlink'): Buffer | null => {
     const e = entryAt(normalize(relPath))

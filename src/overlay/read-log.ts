@@ -127,6 +127,8 @@ type EntryLookup = (relPath: string) => TreeEntry | null | Promise<TreeEntry | n
  * after an unrelated bump of the bench overlay compared ~1,100 entries, and
  * an awaited tree.entry for each was most of its 40-60 ms (run once per sync,
  * so mostly by the interpreter). Paths a tree would normalize go to tree.entry.
+ * Not for a loggingTree: its listings are logged as 'dir' reads, whose digests
+ * hold no ids, where an entry lookup must log the entry with its id.
  */
 function entryLookup(tree: OverlayTree): EntryLookup {
   const dirs = new Map<string, Map<string, TreeEntry> | null>()

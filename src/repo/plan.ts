@@ -136,11 +136,17 @@ function digestOf(entries: PlanEntry[]): string {
   return h.digest('hex')
 }
 
+/**
+ * The format of metadata/overlayman.json. 2: an eclass or license is needed by packages
+ * ("cat/pn inherits it"), no longer by each ebuild ("cat/pn-1.0 inherits it").
+ */
+export const PROVENANCE_FORMAT = 2
+
 /** metadata/overlayman.json: per package, overlay, commit, requested or pulled, needed by. No timestamps. */
 function provenance(closure: Closure, repoName: string, show: (file: string) => string) {
   const reasons = (rs: Reason[]) => [...new Set(rs.map((r) => describeReason(r, show)))]
   return {
-    format: 1,
+    format: PROVENANCE_FORMAT,
     repoName,
     packages: closure.packages.map((p) => ({
       package: p.cp,

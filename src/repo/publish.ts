@@ -70,11 +70,13 @@ export type Listings = ReadonlyMap<string, Promise<Map<string, FoundEntry> | nul
  * (the ones a publish may recycle; there is one after the second publish),
  * before the plan exists: the caller resolves meanwhile, and `find` runs on
  * another core (a 10,000-file generation: ~70 ms off a sync that publishes).
- * Nothing is changed; a publish recycles only a generation whose listing is done.
+ * Nothing is changed. A publish waits for the listing of the one it recycles
+ * before renaming it, and trusts it as of when it was taken: olm holds the
+ * lock, and nothing but olm writes in the generations directory.
  */
-export async function listRecyclable(location: string, fs: Fs = systemFs, tools: CloneTools | null = systemCloneTools()): Promise<Listings> {
+export async function listRecyclable(location: string, fs: Fs = systemFs, tools: CloneTools | null = systemCloneTools(), durability: Flush = systemFlush()): Promise<Listings> {
   const listings = new Map<string, Promise<Map<string, FoundEntry> | null>>()
-  if (!tools) return listings
+  if (!tools || !durability.batch) return listings // publishing recycles nothing then
   const genDir = generationsDir(location)
   const current = await currentGeneration(location, fs).catch(() => null)
   const names = await fs.readdir(genDir).catch(() => [] as string[])

@@ -85,7 +85,7 @@ describe.skipIf(missing)('olm overlays, search and status', () => {
     const neededBy = Array.from({ length: 25 }, (_, i) => `app-misc/p${i} inherits it`)
     const chain = ['app-misc/p0::x (/etc/overlayman/packages.d/olm.conf:1)', 'app-misc/p0-1 inherits base']
     const eclasses = [{ eclass: 'base', overlay: 'x', commit: 'c'.repeat(40), neededBy, chain }]
-    await writeFile(path.join(repo, 'metadata/overlayman.json'), JSON.stringify({ format: 1, repoName: 'overlayman', packages: [], eclasses, licenses: [], unsatisfied: [] }))
+    await writeFile(path.join(repo, 'metadata/overlayman.json'), JSON.stringify({ format: 2, repoName: 'overlayman', packages: [], eclasses, licenses: [], unsatisfied: [] }))
     const r = await runOlm(['why', 'base', '--root', root])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/^ {2}also needed by: app-misc\/p1 inherits it; (app-misc\/p\d+ inherits it; ){8}app-misc\/p10 inherits it; and 14 more \(olm list --json has them all\)$/m)

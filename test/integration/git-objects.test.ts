@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { openObjectStore } from '../../src/overlay/git-objects.js'
+import { openGitTree } from '../../src/overlay/git-tree.js'
 import { testDir } from '../helpers/tmp.js'
 
 const git = (args: string[], input?: string | Buffer) => execFileSync('git', args, { input, env: { PATH: process.env.PATH, GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent' } }).toString().trim()
@@ -54,6 +55,21 @@ describe('object store', () => {
     } finally {
       store.close()
     }
+  })
+})
+
+describe('a git tree that names an entry twice (no git writes one; a hostile server can)', () => {
+  it('reads the same entry its listing gives: what a file holds and its id agree', async () => {
+    const repo = path.join(await testDir(), 'r.git')
+    git(['init', '-q', '--bare', repo])
+    const [first, second] = ['first\n', 'second\n'].map((text) => git(['--git-dir', repo, 'hash-object', '-w', '--stdin'], text))
+    const entry = (oid: string) => Buffer.concat([Buffer.from('100644 x\0'), Buffer.from(oid, 'hex')])
+    const tree = git(['--git-dir', repo, 'hash-object', '-w', '--literally', '-t', 'tree', '--stdin'], Buffer.concat([entry(first!), entry(second!)]))
+    const commit = git(['-c', 'user.name=t', '-c', 'user.email=t@example.org', '--git-dir', repo, 'commit-tree', tree, '-m', 'twice'])
+    const opened = await openGitTree(repo, 'hostile', commit)
+    // The witness logs a file by the id its listing gives; the copy must be of those bytes.
+    expect((await opened.entry('x'))?.id).toBe(`git:${second}`)
+    expect((await opened.readFile('x'))?.toString()).toBe('second\n')
   })
 })
 

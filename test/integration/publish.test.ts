@@ -262,10 +262,15 @@ describe('publishPlan', () => {
       it.skipIf(!tools)('is listed again when the listing taken before failed', async () => {
         const location = path.join(await testDir(), 'overlayman')
         await publishPlan(before, location, systemFs, systemFlush(), tools)
+        const oldest = (await lstat(gen(location, 'one'))).ino
         await publishPlan(after, location, systemFs, systemFlush(), tools)
         const failed = await listRecyclable(location, systemFs, { ...tools!, list: async () => null })
         expect(await failed.get(path.basename(gen(location, 'one')))).toBeNull()
-        await publishPlan(third, location, systemFs, systemFlush(), tools, failed)
+        const listed: string[] = []
+        const counting = { ...tools!, list: (dir: string) => (listed.push(path.basename(dir)), tools!.list(dir)) }
+        await publishPlan(third, location, systemFs, systemFlush(), counting, failed)
+        expect(listed).toEqual([expect.stringMatching(/^\.stage-/)]) // once, under its staging name
+        expect((await lstat(gen(location, 'three'))).ino).toBe(oldest) // the retired generation, recycled
         expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await publishedFresh(third)))
       })
 
