@@ -211,15 +211,18 @@ export async function importOverlay(repoDir, { packages = 5000, seed = 1, tag = 
  * The bumped packages are the tops of stacks, which benchmarks request.
  * Keys are repo paths (for bare-repo.ts commitChange).
  */
-export function touchPackages({ packages = 5000, seed = 1, tag = 'syn', count = 10, round = 1, model, avoid } = {}) {
+export function touchPackages({ packages = 5000, seed = 1, tag = 'syn', count = 10, round = 1, model, avoid, first } = {}) {
   model ??= overlayModel({ packages, seed, tag })
   const eclassMd5 = new Map(model.eclasses.filter((e) => !isGentooEclass(e.name)).map((e) => [e.name, md5(eclassText(e))]))
   const stacks = Math.floor(model.packages.length / 20)
   // With `avoid` (a set of cat/pn): packages outside it, as upstream commits mostly touch packages a user does not use.
   const others = avoid ? model.packages.filter((p) => !avoid.has(`${p.category}/${p.name}`)) : null
+  // `first` (cat/pn): bumped before those, e.g. one package of a user's closure among nine others.
+  const firstPkg = first ? model.packages.find((p) => `${p.category}/${p.name}` === first) : null
   const changes = {}
   for (let i = 0; i < count; i++) {
-    const p = others ? others[(i * 97 + round * 13) % others.length] : (model.packages[((i * 7 + round) % stacks) * 20 + 19] ?? model.packages[i])
+    const picked = others ? others[(i * 97 + round * 13) % others.length] : (model.packages[((i * 7 + round) % stacks) * 20 + 19] ?? model.packages[i])
+    const p = i === 0 && firstPkg ? firstPkg : picked
     const v = `${20 + round}.${i}`
     const eb = ebuild(p, v, round)
     const dir = `${p.category}/${p.name}`

@@ -120,21 +120,32 @@ async function noChangeSync(ctx) {
   return { nativeMs: median(natives), olmMs: median(runs.map((r) => r.ms)), rssKiB: Math.max(...runs.map((r) => r.maxRssKiB)) }
 }
 
-/** elsewhere: the bumped packages are outside the closure of add50 (the usual upstream commit for one user). */
-async function incrementalSync(ctx, add50, elsewhere = false) {
+/**
+ * `where`: 'in' bumps 10 packages as touchPackages picks them (many in the 1,157-package closure
+ * of add50); 'elsewhere' 10 outside the closure (the usual upstream commit for one user); 'one'
+ * one package of the closure and nine outside it (a commit touching one package the user has).
+ */
+async function incrementalSync(ctx, add, where = 'in', base = 0) {
   const { work, big, server } = ctx
   const rows = []
-  const copied = JSON.parse(await readFile(path.join(add50.root, 'var/db/repos/overlayman/metadata/overlayman.json'), 'utf8')).packages.map((p) => p.package)
-  const avoid = elsewhere ? new Set(copied) : undefined
+  const copied = JSON.parse(await readFile(path.join(add.root, 'var/db/repos/overlayman/metadata/overlayman.json'), 'utf8')).packages.map((p) => p.package)
+  const avoid = where === 'in' ? undefined : new Set(copied)
+  if (where === 'one') {
+    // This root and clone last synced before the other rows' bumps: caught up first, untimed.
+    await timed('git', ['-C', add.cloneDir, 'fetch', '-q', '--depth', '1', 'origin'], { env: gitEnv(work) })
+    await olm(add.root, ['sync'])
+  }
   for (let round = 1; round <= ROUNDS; round++) {
-    const r = elsewhere ? 100 + round : round
-    await ctx.h.commitChange(big.repo, touchPackages({ model: big.model, count: 10, round: r, avoid }), `bump 10 packages (${r})`)
+    const r = base + round
+    const first = where === 'one' ? copied[(round * 7) % copied.length] : undefined
+    await ctx.h.commitChange(big.repo, touchPackages({ model: big.model, count: 10, round: r, avoid, first }), `bump 10 packages (${r})`)
     server.resetCounters()
-    const native = await timed('git', ['-C', add50.cloneDir, 'fetch', '-q', '--depth', '1', 'origin'], { env: gitEnv(work) })
+    const native = await timed('git', ['-C', add.cloneDir, 'fetch', '-q', '--depth', '1', 'origin'], { env: gitEnv(work) })
     const nativeBytes = server.bytesSent()
     server.resetCounters()
-    const run = await olm(add50.root, ['sync'])
-    if (elsewhere && !/packages olm copies did not change/.test(run.out)) throw new Error(`a bump outside the closure rewrote the repository:\n${run.out}\n${run.err}`)
+    const run = await olm(add.root, ['sync'])
+    if (where === 'elsewhere' && !/packages olm copies did not change/.test(run.out)) throw new Error(`a bump outside the closure rewrote the repository:\n${run.out}\n${run.err}`)
+    if (where === 'one' && /did not change|nothing changed/.test(run.out)) throw new Error(`a bump of a copied package did not update the repository:\n${run.out}\n${run.err}`)
     rows.push({ native, nativeBytes, run, bytes: server.bytesSent() })
   }
   return {
@@ -183,6 +194,7 @@ function report(ctx, r) {
     ['sync after 10-package bump', ms(r.inc.nativeMs), ms(r.inc.olmMs), ratio(r.inc.olmMs, r.inc.nativeMs), '<= 2x', verdict(r.inc.olmMs <= 2 * r.inc.nativeMs), rss(r.inc.rssKiB)],
     ['  bytes received', kib(r.inc.nativeBytes), kib(r.inc.bytes), ratio(r.inc.bytes, r.inc.nativeBytes), '<= 1.1x', verdict(r.inc.bytes <= 1.1 * r.inc.nativeBytes), ''],
     ['  ... of packages olm does not copy', ms(r.incElsewhere.nativeMs), ms(r.incElsewhere.olmMs), ratio(r.incElsewhere.olmMs, r.incElsewhere.nativeMs), '<= 2x', verdict(r.incElsewhere.olmMs <= 2 * r.incElsewhere.nativeMs), rss(r.incElsewhere.rssKiB)],
+    [`  ... one of them copied (${r.add1.pulled}-pkg closure)`, ms(r.incOne.nativeMs), ms(r.incOne.olmMs), ratio(r.incOne.olmMs, r.incOne.nativeMs), '<= 2x', verdict(r.incOne.olmMs <= 2 * r.incOne.nativeMs), rss(r.incOne.rssKiB)],
     [`resolve only, ${r.res.requested} requested`, '', ms(r.res.resolveMs), `${r.res.packages} pkgs`, '', '', rss(r.res.rssKiB)],
     ['  + build write plan', '', ms(r.res.planMs), `${r.res.files} files`, '', '', ''],
     ['cache on disk', mib(r.nativeSize), mib(r.cacheSize), ratio(r.cacheSize, r.nativeSize), '', '', ''],
@@ -191,7 +203,7 @@ function report(ctx, r) {
   console.log(`\noverlay ::synthetic: ${big.packages} packages, ${big.ebuilds} ebuilds, ${big.files} files; depth-1 pack ${packMiB.toFixed(1)} MiB; plus 4 overlays of ${SMALL[0].packages} packages`)
   console.log(`median of ${REPS} runs (${ROUNDS} bump rounds); native git ${execFileSync('git', ['--version'], { encoding: 'utf8' }).trim()}, node ${process.version}\n`)
   printTable(['scenario', 'native git', 'olm', 'ratio', 'target', '', 'olm peak RSS'], rows)
-  const peak = Math.max(r.add1.rssKiB, r.add50.rssKiB, r.noop.rssKiB, r.inc.rssKiB, r.incElsewhere.rssKiB) * 1024
+  const peak = Math.max(r.add1.rssKiB, r.add50.rssKiB, r.noop.rssKiB, r.inc.rssKiB, r.incElsewhere.rssKiB, r.incOne.rssKiB) * 1024
   console.log(`\npulled: ${r.add1.pulled} packages for 1 request, ${r.add50.pulled} for 50; bytes of the cold add: native ${mib(r.add50.nativeBytes)}, olm ${mib(r.add50.bytes)}`)
   console.log(`peak RSS over olm scenarios ${mib(peak)} (target <= 150 MB = ${mib(150e6)}): ${verdict(peak <= 150e6)}; ${(peak / r.packBytes).toFixed(1)}x the pack (issue 3 target <= 15x)`)
   console.log(`node's own baseline (node -e 0) ${rss(r.base.nodeRssKiB)}; olm --version ${rss(r.base.olmIdleRssKiB)} in ${ms(r.base.olmStartMs)}; olm's share of the peak ${mib(peak - r.base.nodeRssKiB * 1024)}`)
@@ -216,7 +228,8 @@ async function main() {
     r.noop = await noChangeSync(ctx)
     r.res = await resolveOnly(ctx, r.add50)
     r.inc = await incrementalSync(ctx, r.add50)
-    r.incElsewhere = await incrementalSync(ctx, r.add50, true)
+    r.incElsewhere = await incrementalSync(ctx, r.add50, 'elsewhere', 100)
+    r.incOne = await incrementalSync(ctx, r.add1, 'one', 200)
     execFileSync('git', ['--git-dir', r.res.cacheDir, 'fsck', '--no-dangling'], { stdio: 'ignore' })
     report(ctx, r)
     const json = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : null
