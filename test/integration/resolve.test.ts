@@ -5,6 +5,7 @@ import { openLocalTree } from '../../src/local/local-tree.js'
 import { openDirTree } from '../../src/overlay/dir-tree.js'
 import { resolveClosure } from '../../src/resolve/closure.js'
 import { createOverlayIndex } from '../../src/resolve/overlay-index.js'
+import { buildPlan, type FileEntry } from '../../src/repo/plan.js'
 import { isOlmError } from '../../src/errors.js'
 import { type MiniOverlay, writeMiniOverlay } from '../helpers/mini-overlay.js'
 import { testDir } from '../helpers/tmp.js'
@@ -51,6 +52,10 @@ const guru: MiniOverlay = {
     'dev-nim/twins-2': { RDEPEND: '|| ( dev-nim/never dev-nim/narrow )' },
     'dev-nim/twins-3': { RDEPEND: 'dev-nim/narrow dev-libs/nowhere' },
     'dev-nim/twins-4': { RDEPEND: 'dev-nim/narrow dev-libs/nowhere' },
+    // a narrowed request widened after another package inherited the same eclass
+    'dev-nim/wide-1': { inherit: 'nim-utils' },
+    'dev-nim/wide-2': { inherit: 'nim-utils' },
+    'dev-nim/wider-1': { inherit: 'nim-utils', RDEPEND: 'dev-nim/wide' },
   },
 }
 
@@ -124,6 +129,22 @@ describe('resolveClosure', () => {
       ['dev-nim/d', ['1']],
     ])
     expect(c.unsatisfied).toEqual([{ atom: 'dev-libs/nowhere', chain: ['dev-nim/twins::guru (packages.d/test.conf:2)', 'dev-nim/twins-3 RDEPEND dev-libs/nowhere'] }])
+  })
+
+  it('names each package that needs an eclass once in the provenance, a widened one too', async () => {
+    const { overlays, local } = await setup()
+    const c = await resolveClosure({ requests: [req('=dev-nim/wide-1::guru'), req('dev-nim/wider::guru', 2)], overlays, local })
+    expect(c.packages.map((p) => [p.cp, p.ebuilds.map((e) => e.ebuild.pvr)])).toEqual([
+      ['dev-nim/wide', ['1', '2']],
+      ['dev-nim/wider', ['1']],
+    ])
+    const trees = new Map([...overlays].map(([name, index]) => [name, index.tree]))
+    const plan = await buildPlan(c, { repoName: 'overlayman', trees })
+    const file = plan.entries.find((e): e is FileEntry => e.kind === 'file' && e.relPath === 'metadata/overlayman.json')!
+    const provenance = JSON.parse((await file.read()).toString('utf8'))
+    const nimUtils = provenance.eclasses.find((e: { eclass: string }) => e.eclass === 'nim-utils')
+    expect(nimUtils.neededBy).toEqual(['dev-nim/wide inherits it', 'dev-nim/wider inherits it'])
+    expect(nimUtils.chain).toEqual(['=dev-nim/wide-1::guru (packages.d/test.conf:1)', 'dev-nim/wide-1 inherits nim-utils'])
   })
 
   it('refuses a package the overlay lacks, and a version nothing matches', async () => {
