@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { inflateSync } from 'node:zlib'
-import { inflateStream } from './zlib-stream.js'
+import { type Inflated, inflateStream } from './zlib-stream.js'
 import { applyDelta, type GitObject, type GitObjectType } from './git-pack.js'
 
 /**
@@ -19,6 +19,11 @@ import { applyDelta, type GitObject, type GitObjectType } from './git-pack.js'
 export interface ObjectStore {
   /** The object, or null when the store lacks it. Throws on a corrupt store. */
   read(oid: string): GitObject | null
+  /**
+   * An object a pack holds whole (not as a delta), with its zlib stream exactly as packed, to be
+   * copied into another pack without deflating it again; null for a delta or an object the packs lack.
+   */
+  wholeObject(oid: string): (GitObject & { deflated: Buffer }) | null
   close(): void
 }
 
@@ -61,10 +66,38 @@ export function openObjectStore(gitdir: string): ObjectStore {
     }
     return readLoose(gitdir, oid)
   }
+  const wholeObject = (oid: string) => {
+    const bin = Buffer.from(oid, 'hex')
+    for (const pack of packs) {
+      const offset = findOffset(pack, bin)
+      if (offset !== null) return readWhole(pack, offset)
+    }
+    return null
+  }
   return {
     read,
+    wholeObject,
     close: () => packs.forEach((p) => fs.closeSync(p.fd)),
   }
+}
+
+/** See ObjectStore.wholeObject. The stream's end is found by inflating it, not by the pack's offset table (sorting 42,000 offsets took 10 ms). */
+function readWhole(pack: Pack, offset: number): (GitObject & { deflated: Buffer }) | null {
+  const first = fs.readSync(pack.fd, scratch, 0, Math.min(FIRST_READ, pack.packSize - offset), offset)
+  const { kind, size, headerLength } = objectHeader(scratch.subarray(0, first), offset)
+  if (kind === OFS_DELTA || kind === REF_DELTA) return null
+  let input = readRange(pack, offset + headerLength, Math.min(deflateBound(size), pack.packSize - offset - headerLength))
+  let inflated: Inflated
+  try {
+    inflated = inflateStream(input, size)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'Z_BUF_ERROR') throw err
+    // Longer than zlib would write: up to the next object.
+    input = readRange(pack, offset + headerLength, endOf(pack, offset) - offset - headerLength)
+    inflated = inflateStream(input, size)
+  }
+  if (inflated.data.length !== size) throw new Error(`pack object at ${offset} inflates to ${inflated.data.length} bytes, header says ${size}`)
+  return { type: TYPES[kind]!, data: inflated.data, deflated: input.subarray(0, inflated.consumed) }
 }
 
 /** An object's bytes as a pack holds them. */

@@ -22,7 +22,12 @@ export interface GitObject {
 }
 
 /** Reads an object the cache already holds, or null. */
-export type ReadObject = (oid: string) => Promise<GitObject | null>
+/**
+ * Reads an object of the cache a thin pack deltas against. With `whole`, the
+ * deflated bytes of an object the cache stores whole (not as a delta), or null:
+ * appended as they are instead of deflated again.
+ */
+export type ReadObject = ((oid: string) => Promise<GitObject | null>) & { whole?: (oid: string) => (GitObject & { deflated: Buffer }) | null }
 
 export interface IndexedPack {
   /** The self-contained pack (the received bytes when nothing was missing); absent when it went to a file. */
@@ -310,9 +315,13 @@ async function appendMissingBases(resolver: DeltaResolver, readObject: ReadObjec
   let offset = start
   while (resolver.refChildren.size > 0) {
     const oid = resolver.refChildren.keys().next().value!
-    const obj = await readObject(oid)
+    // Copied still deflated where the cache has it whole (all 39 bases of a bench bump were):
+    // deflateSync builds an engine per call, which was most of completing that thin pack.
+    // The store inflated those very bytes, so the name checked below is theirs.
+    const whole = readObject.whole?.(oid) ?? null
+    const obj = whole ?? (await readObject(oid))
     if (!obj) throw new PackError(`thin pack needs base object ${oid}, which the cache lacks`)
-    const bytes = Buffer.concat([encodeHeader(KIND_OF[obj.type], obj.data.length), deflateSync(obj.data)])
+    const bytes = Buffer.concat([encodeHeader(KIND_OF[obj.type], obj.data.length), whole ? whole.deflated : deflateSync(obj.data)])
     const entry: Entry = { offset, dataStart: 0, end: offset + bytes.length, kind: KIND_OF[obj.type], size: obj.data.length, crc: crc32(bytes), delta: -1, deltaLen: 0 }
     nameObject(entry, obj.type, obj.data)
     if (entry.oid !== oid) throw new PackError(`cache object ${oid} hashes to ${entry.oid}`)

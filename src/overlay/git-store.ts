@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { openObjectStore, type ObjectStore } from './git-objects.js'
-import type { GitObject } from './git-pack.js'
+import type { ReadObject } from './git-pack.js'
 
 /**
  * The cache of one overlay: a bare git repository (objects/pack, refs/heads,
@@ -97,11 +97,12 @@ export async function removeStaleIncoming(cacheDir: string): Promise<void> {
   await Promise.all(names.filter((n) => /^olm-incoming-.*\.pack$/.test(n)).map((n) => rm(path.join(cacheDir, n), { force: true })))
 }
 
-/** Object reader over the existing cache, for thin-pack bases; close() releases its pack files. */
-export function storeObjectReader(cacheDir: string): ((oid: string) => Promise<GitObject | null>) & { close(): void } {
+/** Object reader over the existing cache, for thin-pack bases (see ReadObject); close() releases its pack files. */
+export function storeObjectReader(cacheDir: string): ReadObject & { close(): void } {
   let store: ObjectStore | undefined
   const read = async (oid: string) => (store ??= openObjectStore(cacheDir)).read(oid)
-  return Object.assign(read, { close: () => store?.close() })
+  const whole = (oid: string) => (store ??= openObjectStore(cacheDir)).wholeObject(oid)
+  return Object.assign(read, { whole, close: () => store?.close() })
 }
 
 let tmpCounter = 0

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
+import { inflateSync } from 'node:zlib'
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -22,10 +23,16 @@ describe('object store', () => {
       Buffer.from(text.replace('line 7 ', 'line seven ')), // git stores it as a delta of the previous
     ]
     const oids = blobs.map((b) => git(['--git-dir', repo, 'hash-object', '-w', '--stdin'], b))
-    git(['--git-dir', repo, 'repack', '-a', '-d', '-q', '-f'])
+    // Packed by name (repack would leave these unreferenced blobs loose), the loose copies removed.
+    git(['--git-dir', repo, 'pack-objects', '-q', path.join(repo, 'objects/pack/pack')], oids.join('\n') + '\n')
+    git(['--git-dir', repo, 'prune-packed'])
     const store = openObjectStore(repo)
     try {
       blobs.forEach((b, i) => expect(store.read(oids[i]!)).toEqual({ type: 'blob', data: b }))
+      // As packed, for a thin pack's completion to copy: the whole ones with their exact stream, the delta not.
+      const whole = oids.map((oid) => store.wholeObject(oid!))
+      expect(whole.filter((w) => w === null)).toHaveLength(1) // one of the two texts is a delta of the other
+      whole.forEach((w, i) => w && expect([w.type, w.data, inflateSync(w.deflated)]).toEqual(['blob', blobs[i], blobs[i]]))
     } finally {
       store.close()
     }
@@ -52,6 +59,8 @@ describe('object store', () => {
     const store = openObjectStore(repo)
     try {
       expect(store.read(oid)).toEqual({ type: 'blob', data: content })
+      // the whole stream, padding and all, up to its end: nothing of the trailer or beyond
+      expect(store.wholeObject(oid)).toEqual({ type: 'blob', data: content, deflated: stream })
     } finally {
       store.close()
     }
