@@ -110,7 +110,7 @@ export function patchFor(entries: readonly PlanEntry[], list: FileList, found: R
   const write: PlanEntry[] = []
   const needed = new Set<string>()
   for (const e of entries) {
-    for (let d = path.posix.dirname(e.relPath); d !== '.' && !needed.has(d); d = path.posix.dirname(d)) needed.add(d)
+    for (let d = parentOf(e.relPath); d !== '' && !needed.has(d); d = parentOf(d)) needed.add(d)
     const listed = e.kind === 'file' ? list.get(e.relPath) : undefined
     const f = found.get(e.relPath)
     const same =
@@ -121,13 +121,16 @@ export function patchFor(entries: readonly PlanEntry[], list: FileList, found: R
   const remove: string[] = []
   const removeDirs: string[] = []
   for (const [rel, f] of found) {
-    const parent = path.posix.dirname(rel)
+    const parent = parentOf(rel)
     if (f.type === 'd') {
-      if (!needed.has(rel) && (parent === '.' || needed.has(parent))) removeDirs.push(rel)
-    } else if (!kept.has(rel) && (parent === '.' || needed.has(parent))) remove.push(rel)
+      if (!needed.has(rel) && (parent === '' || needed.has(parent))) removeDirs.push(rel)
+    } else if (!kept.has(rel) && (parent === '' || needed.has(parent))) remove.push(rel)
   }
   return { kept, remove, removeDirs, write }
 }
+
+/** The directory of a relative path, "" at the top (path.posix.dirname says "."). */
+const parentOf = (rel: string) => rel.slice(0, Math.max(0, rel.lastIndexOf('/')))
 
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
