@@ -70,7 +70,9 @@ export function openObjectStore(gitdir: string): ObjectStore {
     const bin = Buffer.from(oid, 'hex')
     for (const pack of packs) {
       const offset = findOffset(pack, bin)
-      if (offset !== null) return readWhole(pack, offset)
+      // A delta here may be whole in another pack (a completed thin pack holds its bases whole).
+      const whole = offset === null ? null : readWhole(pack, offset)
+      if (whole) return whole
     }
     return null
   }

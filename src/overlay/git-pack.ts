@@ -21,9 +21,8 @@ export interface GitObject {
   data: Buffer
 }
 
-/** Reads an object the cache already holds, or null. */
 /**
- * Reads an object of the cache a thin pack deltas against. With `whole`, the
+ * Reads an object of the cache a thin pack deltas against, or null. With `whole`, the
  * deflated bytes of an object the cache stores whole (not as a delta), or null:
  * appended as they are instead of deflated again.
  */

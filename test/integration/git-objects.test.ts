@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { inflateSync } from 'node:zlib'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { openObjectStore } from '../../src/overlay/git-objects.js'
@@ -33,6 +33,28 @@ describe('object store', () => {
       const whole = oids.map((oid) => store.wholeObject(oid!))
       expect(whole.filter((w) => w === null)).toHaveLength(1) // one of the two texts is a delta of the other
       whole.forEach((w, i) => w && expect([w.type, w.data, inflateSync(w.deflated)]).toEqual(['blob', blobs[i], blobs[i]]))
+    } finally {
+      store.close()
+    }
+  })
+
+  it('finds an object whole in one pack when another holds it as a delta', async () => {
+    const repo = path.join(await testDir(), 'r.git')
+    git(['init', '-q', '--bare', repo])
+    const text = Array.from({ length: 2000 }, (_, i) => `line ${i} of a long ebuild-like file\n`).join('')
+    const [base, x] = [text + 'and more at the end\n', text].map((t) => git(['--git-dir', repo, 'hash-object', '-w', '--stdin'], t))
+    // git deltas the smaller against the larger: in the first pack, x is a delta; the second holds x alone, whole
+    const packs = [[base, x], [x]].map((oids) => git(['--git-dir', repo, 'pack-objects', '-q', path.join(repo, 'objects/pack/pack')], oids.join('\n') + '\n'))
+    git(['--git-dir', repo, 'prune-packed'])
+    const verify = git(['--git-dir', repo, 'verify-pack', '-v', path.join(repo, `objects/pack/pack-${packs[0]}.idx`)])
+    expect(verify).toMatch(new RegExp(`^${x} blob +\\d+ \\d+ \\d+ 1 ${base}$`, 'm'))
+    // The store tries packs in name order: the one with the delta first.
+    for (const [i, name] of [packs[0], packs[1]].entries())
+      for (const ext of ['pack', 'idx']) await rename(path.join(repo, `objects/pack/pack-${name}.${ext}`), path.join(repo, `objects/pack/pack-${String(i).repeat(40)}.${ext}`))
+    const store = openObjectStore(repo)
+    try {
+      const whole = store.wholeObject(x!)
+      expect([whole?.type, whole?.data.toString(), inflateSync(whole!.deflated).toString()]).toEqual(['blob', text, text])
     } finally {
       store.close()
     }
