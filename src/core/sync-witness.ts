@@ -54,7 +54,8 @@ export interface SyncOutcome {
  */
 export type OverlayReads = Buffer
 
-const FORMAT = 5
+/** 6: package directories are logged with their files' ids ('files' reads), not file by file. */
+const FORMAT = 6
 
 const witnessFile = (cacheDir: string) => path.join(cacheDir, 'sync-witness.json')
 

@@ -10,22 +10,25 @@ import type { OverlayTree, TreeEntry } from './tree.js'
  * same reads, it would give the same repository, whatever else that commit
  * changed. Only trees whose entries carry content ids (git) can be logged.
  *
- * A directory's digest covers its names, types and modes, not what its files
- * hold: every file whose bytes matter is read or looked up by itself, and
- * logged with its id. So a commit that only edits a license or a package olm
- * never copies, even in a directory olm lists, changes no digest.
+ * A directory's digest ('dir') covers its names, types and modes, not what
+ * its files hold: every file whose bytes matter is read or looked up by
+ * itself, and logged with its id. So a commit that only edits a license or a
+ * package olm never copies, even in a directory olm lists, changes no digest.
+ * The one exception is asked for: a listing whose files are copied by their
+ * ids (a package directory, by the plan) is logged with them ('files'), one
+ * read instead of one per file.
  */
-export type OverlayReadKind = 'dir' | 'link' | 'entry'
+export type OverlayReadKind = 'dir' | 'files' | 'link' | 'entry'
 
 export type OverlayRead = LoggedRead<OverlayReadKind>
 
 const ABSENT = '-'
 
-function listingDigest(entries: readonly TreeEntry[] | null): string {
+function listingDigest(entries: readonly TreeEntry[] | null, ids = false): string {
   if (entries === null) return ABSENT
-  const h = createHash('sha256')
-  for (const e of entries) h.update(`${e.name}\0${e.type}\0${e.executable ? 'x' : '-'}\n`)
-  return h.digest('hex')
+  let text = ''
+  for (const e of entries) text += `${e.name}\0${e.type}\0${e.executable ? 'x' : '-'}${ids && e.type === 'file' ? `\0${e.id ?? ''}` : ''}\n`
+  return createHash('sha256').update(text).digest('hex')
 }
 
 const entryDigest = (e: TreeEntry | null) => (e === null ? ABSENT : `${e.type}:${e.executable ? 'x' : '-'}:${e.type === 'file' ? (e.id ?? '') : ''}`)
@@ -35,9 +38,15 @@ export function loggingTree(tree: OverlayTree, log: OverlayReadLog): OverlayTree
   return {
     overlay: tree.overlay,
     commit: tree.commit,
+    unlogged: tree,
     async readDir(relPath) {
       const entries = await tree.readDir(relPath)
       log.record('dir', relPath, listingDigest(entries))
+      return entries
+    },
+    async readDirWithIds(relPath) {
+      const entries = await tree.readDir(relPath)
+      log.record('files', relPath, listingDigest(entries, true))
       return entries
     },
     async readFile(relPath) {
@@ -157,7 +166,7 @@ function sameDir(was: EntryLookup, now: EntryLookup, dir: string): boolean | Pro
 }
 
 async function readsUnchanged(tree: OverlayTree, now: EntryLookup, reads: readonly OverlayRead[], was: EntryLookup | null): Promise<boolean> {
-  const dirOf = (kind: OverlayReadKind, path: string) => (kind === 'dir' ? path : path.slice(0, Math.max(0, path.lastIndexOf('/'))))
+  const dirOf = (kind: OverlayReadKind, path: string) => (kind === 'dir' || kind === 'files' ? path : path.slice(0, Math.max(0, path.lastIndexOf('/'))))
   // Decided once per directory, parents first, so a whole unchanged package costs one comparison.
   const unchanged = new Map<string, boolean>()
   if (was) {
@@ -181,7 +190,7 @@ async function readsUnchanged(tree: OverlayTree, now: EntryLookup, reads: readon
   for (const [kind, path, digest] of reads) {
     if (unchanged.get(dirOf(kind, path))) continue
     let answer: string
-    if (kind === 'dir') answer = listingDigest(await tree.readDir(path))
+    if (kind === 'dir' || kind === 'files') answer = listingDigest(await tree.readDir(path), kind === 'files')
     else if (kind === 'link') answer = (await tree.readLink(path)) ?? ABSENT
     else {
       const found = now(path)

@@ -34,6 +34,14 @@ export interface OverlayTree {
   readLink(relPath: string): Promise<string | null>
   /** The entry at relPath as its directory lists it, null when there is none ("" has none). */
   entry(relPath: string): Promise<TreeEntry | null>
+  /**
+   * readDir, for a caller that takes the files' content from their ids (the plan copies a
+   * package directory so): a tree that logs its reads logs this one with the ids. Absent where
+   * nothing is logged; callers use readDir then.
+   */
+  readDirWithIds?(relPath: string): Promise<TreeEntry[] | null>
+  /** A logging tree's tree, for reading again what a logged read already vouched for (the files a plan writes). */
+  readonly unlogged?: OverlayTree
 }
 
 /** `entry` for trees that answer it from their parent directory's listing. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { OlmError } from '../errors.js'
-import type { OverlayTree } from '../overlay/tree.js'
+import type { OverlayTree, TreeEntry } from '../overlay/tree.js'
 import { formatCacheEntry } from '../pms/md5cache.js'
 import type { Closure, ClosurePackage, Reason } from '../resolve/closure-types.js'
 import { renderProfiles } from './profiles-text.js'
@@ -67,11 +67,14 @@ export async function buildPlan(closure: Closure, opts: PlanOptions): Promise<Wr
 async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: OverlayTree): Promise<void> {
   const pkgDir = `${pkg.category}/${pkg.pn}`
   const copied = new Set(pkg.ebuilds.map((e) => e.ebuild.relPath))
-  for (const { relPath, type } of await walk(tree, pkgDir)) {
+  for (const { relPath, entry } of await walk(tree, pkgDir)) {
     const isEbuild = relPath.endsWith('.ebuild') && relPath.lastIndexOf('/') === pkgDir.length
     if (isEbuild && !copied.has(relPath)) continue // the user's line narrowed the versions
-    const target = type === 'symlink' ? await tree.readLink(relPath) : null
+    const target = entry.type === 'symlink' ? await tree.readLink(relPath) : null
     if (target !== null) entries.push({ relPath, kind: 'symlink', target: checkLink(tree, pkgDir, relPath, target) })
+    // By the id its directory's listing gives (logged with the ids): looking each file up again
+    // was half of planning a 1,157-package closure (~50 ms for 10,900 files).
+    else if (entry.type === 'file' && entry.id) entries.push({ relPath, kind: 'file', id: entry.id, executable: entry.executable, read: rereadFrom(tree, relPath) })
     else entries.push(await copyFile(tree, relPath))
   }
   for (const { ebuild, metadata } of pkg.ebuilds) {
@@ -82,13 +85,14 @@ async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: Overl
   }
 }
 
-/** Every file and symlink under dir, depth first, sorted. Devices, fifos and the like are refused. */
-async function walk(tree: OverlayTree, dir: string): Promise<{ relPath: string; type: 'file' | 'symlink' }[]> {
-  const out: { relPath: string; type: 'file' | 'symlink' }[] = []
-  for (const e of (await tree.readDir(dir)) ?? []) {
+/** Every file and symlink under dir with its listing's entry, depth first, sorted. Devices, fifos and the like are refused. */
+async function walk(tree: OverlayTree, dir: string): Promise<{ relPath: string; entry: TreeEntry }[]> {
+  const out: { relPath: string; entry: TreeEntry }[] = []
+  const listing = tree.readDirWithIds ? await tree.readDirWithIds(dir) : await tree.readDir(dir)
+  for (const e of listing ?? []) {
     const rel = `${dir}/${e.name}`
     if (e.type === 'dir') out.push(...(await walk(tree, rel)))
-    else if (e.type === 'file' || e.type === 'symlink') out.push({ relPath: rel, type: e.type })
+    else if (e.type === 'file' || e.type === 'symlink') out.push({ relPath: rel, entry: e })
     else throw new OlmError('UNSAFE_PATH', `${rel} in ::${tree.overlay} is not a regular file, directory or symlink; refusing to copy it`, { overlay: tree.overlay, file: rel })
   }
   return out
@@ -108,13 +112,22 @@ function checkLink(tree: OverlayTree, pkgDir: string, relPath: string, target: s
   return target
 }
 
-async function copyFile(tree: OverlayTree, relPath: string): Promise<PlanEntry> {
-  const entry = await tree.entry(relPath)
-  const reread = async () => {
-    const again = await tree.readFile(relPath)
+/**
+ * The bytes of a file of the snapshot, for when it is written: not logged again (the plan's own
+ * read of its id is what the repository depends on), so writing 10,000 files adds no reads.
+ */
+function rereadFrom(tree: OverlayTree, relPath: string): () => Promise<Buffer> {
+  const source = tree.unlogged ?? tree
+  return async () => {
+    const again = await source.readFile(relPath)
     if (again === null) throw new Error(`${relPath} vanished from the ::${tree.overlay} snapshot`)
     return again
   }
+}
+
+async function copyFile(tree: OverlayTree, relPath: string): Promise<PlanEntry> {
+  const entry = await tree.entry(relPath)
+  const reread = rereadFrom(tree, relPath)
   // The tree knows the content's id: nothing is read until the file is written, if it is written at all.
   if (entry?.type === 'file' && entry.id) return { relPath, kind: 'file', id: entry.id, executable: entry.executable, read: reread }
   const content = entry?.type === 'file' ? await tree.readFile(relPath) : null

@@ -216,13 +216,17 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
       expect(after).toEqual(before)
     })
 
-    it("that changes a file of a copied package's files/ is resolved, and the change copied", async () => {
+    // A package directory is logged with its files' ids: a change to any of them, the name the same, is one.
+    it.each([
+      ['a patch in its files/', 'sys-kernel/tt-kmd/files/tt-kmd-1.34-linux-6.12.patch'],
+      ['its metadata.xml', 'sys-kernel/tt-kmd/metadata.xml'],
+      ['its Manifest', 'sys-kernel/tt-kmd/Manifest'],
+    ])('that changes %s of a copied package is resolved, and the change copied', async (_what, file) => {
       const { bare, olm, repo } = await moving('sys-kernel/tt-kmd::tenstorrent')
-      const patch = 'sys-kernel/tt-kmd/files/tt-kmd-1.34-linux-6.12.patch'
-      await commitChange(bare, { [patch]: (await fixture(patch)) + '# one more line\n' })
+      await commitChange(bare, { [file]: (await fixture(file)) + '<!-- one more line -->\n' })
       const r = ok(await olm('sync', '-v'))
       expect(r.stderr).toMatch(RESOLVED)
-      expect(await readFile(path.join(repo, patch), 'utf8')).toMatch(/# one more line\n$/)
+      expect(await readFile(path.join(repo, file), 'utf8')).toMatch(/<!-- one more line -->\n$/)
     })
 
     it('that changes the md5-cache entry of a copied ebuild is resolved', async () => {
