@@ -16,7 +16,8 @@ import type { OverlayTree, TreeEntry } from './tree.js'
  * package olm never copies, even in a directory olm lists, changes no digest.
  * The one exception is asked for: a listing whose files are copied by their
  * ids (a package directory, by the plan) is logged with them ('files'), one
- * read instead of one per file.
+ * read instead of one per file. Its ebuilds a narrowed request leaves out
+ * count too: an edit of one costs a full resolution, never a stale copy.
  */
 export type OverlayReadKind = 'dir' | 'files' | 'link' | 'entry'
 

@@ -67,6 +67,10 @@ export async function buildPlan(closure: Closure, opts: PlanOptions): Promise<Wr
 async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: OverlayTree): Promise<void> {
   const pkgDir = `${pkg.category}/${pkg.pn}`
   const copied = new Set(pkg.ebuilds.map((e) => e.ebuild.relPath))
+  // Only where the tree says its listings carry the ids that are logged: a tree wrapping a logging
+  // one without passing readDirWithIds on would log names only, and the files' content would
+  // drop out of the witness. Elsewhere each file is looked up, as before.
+  const byListing = tree.readDirWithIds !== undefined
   for (const { relPath, entry } of await walk(tree, pkgDir)) {
     const isEbuild = relPath.endsWith('.ebuild') && relPath.lastIndexOf('/') === pkgDir.length
     if (isEbuild && !copied.has(relPath)) continue // the user's line narrowed the versions
@@ -74,7 +78,7 @@ async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: Overl
     if (target !== null) entries.push({ relPath, kind: 'symlink', target: checkLink(tree, pkgDir, relPath, target) })
     // By the id its directory's listing gives (logged with the ids): looking each file up again
     // was half of planning a 1,157-package closure (~50 ms for 10,900 files).
-    else if (entry.type === 'file' && entry.id) entries.push({ relPath, kind: 'file', id: entry.id, executable: entry.executable, read: rereadFrom(tree, relPath) })
+    else if (byListing && entry.type === 'file' && entry.id) entries.push({ relPath, kind: 'file', id: entry.id, executable: entry.executable, read: rereadFrom(tree, relPath) })
     else entries.push(await copyFile(tree, relPath))
   }
   for (const { ebuild, metadata } of pkg.ebuilds) {
