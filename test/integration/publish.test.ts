@@ -219,12 +219,17 @@ describe('publishPlan', () => {
         'three',
       )
       const gen = (location: string, name: string) => path.join(generationsDir(location), `g-${name}${'0'.repeat(24 - name.length)}`)
-
-      it.skipIf(!tools)('leaves the live generation as it was, and shares what it holds', async () => {
+      /** A location where 'two' is live and 'one' is the generation the next publish retires (and the inode of its directory). */
+      const oneThenTwo = async () => {
         const location = path.join(await testDir(), 'overlayman')
         await publishPlan(before, location, systemFs, systemFlush(), tools)
         const oldest = (await lstat(gen(location, 'one'))).ino
         await publishPlan(after, location, systemFs, systemFlush(), tools)
+        return { location, oldest }
+      }
+
+      it.skipIf(!tools)('leaves the live generation as it was, and shares what it holds', async () => {
+        const { location, oldest } = await oneThenTwo()
         const live = await snapshotTree(gen(location, 'two') + '/')
         await publishPlan(third, location, systemFs, systemFlush(), tools)
         expect((await lstat(gen(location, 'three'))).ino).toBe(oldest) // the same directory, renamed and patched
@@ -246,10 +251,7 @@ describe('publishPlan', () => {
       })
 
       it.skipIf(!tools)('is patched by a listing taken before the publish began (as sync takes it while resolving)', async () => {
-        const location = path.join(await testDir(), 'overlayman')
-        await publishPlan(before, location, systemFs, systemFlush(), tools)
-        const oldest = (await lstat(gen(location, 'one'))).ino
-        await publishPlan(after, location, systemFs, systemFlush(), tools)
+        const { location, oldest } = await oneThenTwo()
         const listings = await listRecyclable(location, systemFs, tools)
         expect([...listings.keys()]).toEqual([path.basename(gen(location, 'one'))]) // not the live one
         // Listing again now would be a second find: it must not be needed.
@@ -260,10 +262,7 @@ describe('publishPlan', () => {
       })
 
       it.skipIf(!tools)('is listed again when the listing taken before failed', async () => {
-        const location = path.join(await testDir(), 'overlayman')
-        await publishPlan(before, location, systemFs, systemFlush(), tools)
-        const oldest = (await lstat(gen(location, 'one'))).ino
-        await publishPlan(after, location, systemFs, systemFlush(), tools)
+        const { location, oldest } = await oneThenTwo()
         const failed = await listRecyclable(location, systemFs, { ...tools!, list: async () => null })
         expect(await failed.get(path.basename(gen(location, 'one')))).toBeNull()
         const listed: string[] = []
@@ -275,10 +274,7 @@ describe('publishPlan', () => {
       })
 
       it.skipIf(!tools)('is not used without its file list', async () => {
-        const location = path.join(await testDir(), 'overlayman')
-        await publishPlan(before, location, systemFs, systemFlush(), tools)
-        const oldest = (await lstat(gen(location, 'one'))).ino
-        await publishPlan(after, location, systemFs, systemFlush(), tools)
+        const { location, oldest } = await oneThenTwo()
         await nodeFs.rm(`${gen(location, 'one')}.files`)
         expect((await listRecyclable(location, systemFs, tools)).size).toBe(0)
         await publishPlan(third, location, systemFs, systemFlush(), tools)
