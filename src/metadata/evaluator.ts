@@ -85,7 +85,7 @@ export function createMetadataEvaluator(opts: EvaluatorOptions): MetadataEvaluat
 
   /** md5 of the eclass `inherit NAME` would source (§6.6), null when none would be found. */
   const eclassMd5 = async (index: OverlayIndex, name: string): Promise<string | null> => {
-    const own = (await index.eclassMd5s()).get(name)
+    const own = (await index.eclassMd5s([name])).get(name)
     if (own !== undefined) return own
     for (const dir of await masters()) {
       const found = dir.get(name)
@@ -96,7 +96,7 @@ export function createMetadataEvaluator(opts: EvaluatorOptions): MetadataEvaluat
   /** md5 of what bash reported sourcing: search index 0 is the overlay, i the i-th master searched. */
   const sourcedMd5 = async (index: OverlayIndex, name: string, searchIndex: number): Promise<string | null> =>
     searchIndex === 0
-      ? ((await index.eclassMd5s()).get(name) ?? null)
+      ? ((await index.eclassMd5s([name])).get(name) ?? null)
       : ((await masters())[searchIndex - 1]?.get(name)?.md5 ?? null)
 
   const evaluate = async (index: OverlayIndex, ebuild: OverlayEbuild): Promise<CacheEntry> => {

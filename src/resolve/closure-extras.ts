@@ -35,14 +35,14 @@ export async function finishClosure(core: Core, input: ResolveInput): Promise<Cl
 async function checkEclassShadowing(core: Core, input: ResolveInput): Promise<void> {
   const copied = new Map<string, { item: ClosureItem; md5: string }>()
   for (const item of core.eclasses) {
-    const md5 = (await input.overlays.get(item.overlay)!.eclassMd5s()).get(item.name)!
+    const md5 = (await input.overlays.get(item.overlay)!.eclassMd5s([item.name])).get(item.name)!
     const prior = copied.get(item.name)
     if (prior && prior.md5 !== md5)
       throw conflict(`eclass ${item.name} is needed from ::${prior.item.overlay} and from ::${item.overlay}, and they differ; one repository can hold one of them`, item.name)
     copied.set(item.name, { item, md5 })
   }
   for (const pkg of core.packages) {
-    const own = await input.overlays.get(pkg.overlay)!.eclassMd5s()
+    const own = await input.overlays.get(pkg.overlay)!.eclassMd5s(pkg.ebuilds.flatMap((e) => e.metadata.eclasses))
     for (const { ebuild, metadata } of pkg.ebuilds) {
       for (const name of metadata.eclasses) {
         const c = copied.get(name)

@@ -173,7 +173,7 @@ class ResolverState {
   private async processEbuild(state: PackageState, ebuild: OverlayEbuild, md: EbuildMetadata): Promise<void> {
     const { index, pkg } = state
     const cpv = `${pkg.category}/${pkg.pn}-${ebuild.pvr}`
-    const ownEclasses = await index.eclassMd5s()
+    const ownEclasses = await index.eclassMd5s(md.eclasses)
     for (const name of md.eclasses) {
       if (ownEclasses.has(name)) this.addItem('inherit', name, index, pkg, cpv)
       else await this.checkUnusableEclass(index, name, cpv)

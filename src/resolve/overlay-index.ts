@@ -47,7 +47,12 @@ export interface OverlayIndex {
   readonly overlay: string
   readonly tree: OverlayTree
   layout(): Promise<LayoutConf>
-  eclassMd5s(): Promise<ReadonlyMap<string, string>>
+  /**
+   * md5s of the overlay's eclasses of these names (an eclass file it ships: a symlink or a name
+   * its eclass/ lacks has none). Each is read when first asked for, so what a resolution read of
+   * eclass/ is what it used. The map answers for the names asked, and any asked before.
+   */
+  eclassMd5s(names: Iterable<string>): Promise<ReadonlyMap<string, string>>
   licenses(): Promise<ReadonlySet<string>>
   categories(): Promise<ReadonlySet<string>>
   packageMask(): Promise<MaskEntry[]>
@@ -66,20 +71,27 @@ export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluat
   const where = (rel: string) => ({ file: `${rel} in ::${tree.overlay}`, overlay: tree.overlay })
   const profileFile = <T>(rel: string, parse: (text: string, file: string) => T) =>
     once(async () => parse((await readText(tree, rel)) ?? '', `${tree.overlay}:${rel}`))
+  // The eclass files eclass/ lists, and the md5s of those asked for (see eclassMd5s). Read all at
+  // once, an upstream edit of an eclass no considered ebuild inherits made the next sync resolve again.
+  const shippedEclasses = once(async () => new Set(((await tree.readDir('eclass')) ?? []).filter((e) => e.type === 'file' && e.name.endsWith('.eclass')).map((e) => e.name.slice(0, -'.eclass'.length))))
+  const eclassMd5 = new Map<string, string>()
+  const eclassReads = new Map<string, Promise<void>>()
 
   const index: OverlayIndex = {
     overlay: tree.overlay,
     tree,
     layout: profileFile('metadata/layout.conf', parseLayoutConf),
-    eclassMd5s: once(async () => {
-      const out = new Map<string, string>()
-      for (const e of (await tree.readDir('eclass')) ?? []) {
-        if (e.type !== 'file' || !e.name.endsWith('.eclass')) continue
-        const bytes = await tree.readFile(`eclass/${e.name}`)
-        if (bytes) out.set(e.name.slice(0, -'.eclass'.length), md5Hex(bytes))
+    async eclassMd5s(names) {
+      const ships = await shippedEclasses()
+      for (const name of names) {
+        // Only names the listing has: a name from an md5-cache entry is the overlay's text, not a path.
+        if (eclassMd5.has(name) || !ships.has(name)) continue
+        let reading = eclassReads.get(name)
+        if (!reading) eclassReads.set(name, (reading = tree.readFile(`eclass/${name}.eclass`).then((bytes) => void (bytes && eclassMd5.set(name, md5Hex(bytes))))))
+        await reading
       }
-      return out
-    }),
+      return eclassMd5
+    },
     licenses: once(async () => new Set(((await tree.readDir('licenses')) ?? []).filter((e) => e.type === 'file').map((e) => e.name))),
     categories: profileFile('profiles/categories', (t, f) => new Set(parseCategories(t, f))),
     packageMask: profileFile('profiles/package.mask', parsePackageMask),
@@ -135,7 +147,7 @@ async function loadMetadata(
   const cacheText = await readText(index.tree, cacheRel)
   if (cacheText !== null) {
     const entry = parseCacheEntry(cacheText, `${cacheRel} in ::${index.overlay}`)
-    if (isCacheEntryValid(entry, md5Hex(bytes), await index.eclassMd5s())) {
+    if (isCacheEntryValid(entry, md5Hex(bytes), await index.eclassMd5s(entry.eclasses.map((e) => e.name)))) {
       const metadata = toMetadata(entry, 'md5-cache')
       if (key) remembered!.memo.set(key, { keys: Object.fromEntries(metadata.entry.keys), eclasses: eclassesText(entry.eclasses) })
       return metadata
@@ -171,7 +183,8 @@ async function eclassSet(remembered: Remembered, text: string, index: OverlayInd
   if (!set) {
     const pairs = eclassPairs(text)
     // Damaged: a miss, and the entry is read again.
-    set = pairs ? { names: pairs.map((p) => p.name), hold: eclassesHold(pairs, await index.eclassMd5s()) } : { names: [], hold: false }
+    const names = pairs?.map((p) => p.name) ?? []
+    set = pairs ? { names, hold: eclassesHold(pairs, await index.eclassMd5s(names)) } : { names: [], hold: false }
     remembered.eclassSets.set(text, set)
   }
   return set

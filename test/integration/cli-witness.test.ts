@@ -201,6 +201,22 @@ describe.skipIf(missing)('a sync with nothing changed stands on the last resolut
       expect(strip(await snapshotTree(repo))).toEqual(strip(await snapshotTree(fresh.repo)))
     })
 
+    it('that edits an eclass no copied ebuild inherits is not resolved; one they inherit is', { timeout: 120_000 }, async () => {
+      const repoName = `guru-moving-${n++}.git`
+      const bare = path.join(dir, 'git', repoName)
+      await makeBareRepo(path.join(FIXTURES, 'guru'), bare)
+      // voxlib inherits nim-build, which inherits nim-utils; nothing it pulls inherits app-voice
+      const { olm, repo } = await system(repoName, 'dev-nim/voxlib::guru', 'guru')
+      const generation = await readlink(repo)
+      const edit = async (eclass: string) => (await readFile(path.join(FIXTURES, 'guru', eclass), 'utf8')) + '# changed upstream\n'
+      await commitChange(bare, { 'eclass/app-voice.eclass': await edit('eclass/app-voice.eclass') })
+      expect(ok(await olm('sync', '-v')).stderr).toMatch(REUSED)
+      expect(await readlink(repo)).toBe(generation)
+      await commitChange(bare, { 'eclass/nim-utils.eclass': await edit('eclass/nim-utils.eclass') })
+      expect(ok(await olm('sync', '-v')).stderr).toMatch(RESOLVED)
+      expect(await readFile(path.join(repo, 'eclass/nim-utils.eclass'), 'utf8')).toMatch(/# changed upstream\n$/)
+    })
+
     it('with damaged overlay reads in the witness is resolved, to the same files', async () => {
       const { bare, olm, repo, root } = await moving('dev-python/tt-flash::tenstorrent')
       const before = await snapshotTree(repo)
