@@ -76,12 +76,15 @@ export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluat
   const shippedEclasses = once(async () => new Set(((await tree.readDir('eclass')) ?? []).filter((e) => e.type === 'file' && e.name.endsWith('.eclass')).map((e) => e.name.slice(0, -'.eclass'.length))))
   const eclassMd5 = new Map<string, string>()
   const eclassReads = new Map<string, Promise<void>>()
+  const eclassesAsked = new WeakSet<Iterable<string>>()
 
   const index: OverlayIndex = {
     overlay: tree.overlay,
     tree,
     layout: profileFile('metadata/layout.conf', parseLayoutConf),
     async eclassMd5s(names) {
+      // The same arrays come back for every ebuild of a chain (the memo's eclass sets): looked at once.
+      if (eclassesAsked.has(names)) return eclassMd5
       const ships = await shippedEclasses()
       for (const name of names) {
         // Only names the listing has: a name from an md5-cache entry is the overlay's text, not a path.
@@ -90,6 +93,7 @@ export function createOverlayIndex(tree: OverlayTree, evaluate?: MetadataEvaluat
         if (!reading) eclassReads.set(name, (reading = tree.readFile(`eclass/${name}.eclass`).then((bytes) => void (bytes && eclassMd5.set(name, md5Hex(bytes))))))
         await reading
       }
+      if (Array.isArray(names)) eclassesAsked.add(names)
       return eclassMd5
     },
     licenses: once(async () => new Set(((await tree.readDir('licenses')) ?? []).filter((e) => e.type === 'file').map((e) => e.name))),
@@ -182,9 +186,9 @@ async function eclassSet(remembered: Remembered, text: string, index: OverlayInd
   let set = remembered.eclassSets.get(text)
   if (!set) {
     const pairs = eclassPairs(text)
-    // Damaged: a miss, and the entry is read again.
     const names = pairs?.map((p) => p.name) ?? []
-    set = pairs ? { names, hold: eclassesHold(pairs, await index.eclassMd5s(names)) } : { names: [], hold: false }
+    // Damaged (no pairs): a miss, and the entry is read again.
+    set = { names, hold: pairs !== null && eclassesHold(pairs, await index.eclassMd5s(names)) }
     remembered.eclassSets.set(text, set)
   }
   return set
