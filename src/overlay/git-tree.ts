@@ -49,9 +49,7 @@ export async function openGitTree(cacheDir: string, overlay: string, commit?: st
       let listing = listings.get(key)
       if (listing === undefined) {
         const entries = treeAt(key)
-        listing = entries
-          ?.map((e): TreeEntry => ({ name: e.path, type: typeOf(e.mode), executable: e.mode === '100755', ...((e.mode === '040000' || typeOf(e.mode) === 'file') && { id: `git:${e.oid}` }) }))
-          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) ?? null
+        listing = entries?.map(listed).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) ?? null
         listings.set(key, listing)
       }
       return listing
@@ -146,6 +144,18 @@ export function commitTree(data: Buffer): string {
   const m = /^tree ([0-9a-f]{40})\n/.exec(data.toString('latin1', 0, 46))
   if (!m) throw new Error('commit object has no tree line')
   return m[1]!
+}
+
+/**
+ * A tree entry as a listing shows it. Built plainly, not by spreading an
+ * optional id in: md5-cache directories of hundreds of entries are listed to
+ * find one, and the spread made an object twice per entry.
+ */
+function listed(e: GitTreeEntry): TreeEntry {
+  const type = typeOf(e.mode)
+  const entry: TreeEntry = { name: e.path, type, executable: e.mode === '100755' }
+  if (type === 'dir' || type === 'file') entry.id = `git:${e.oid}`
+  return entry
 }
 
 function typeOf(mode: string): TreeEntryType {

@@ -42,11 +42,13 @@ async function checkEclassShadowing(core: Core, input: ResolveInput): Promise<vo
     copied.set(item.name, { item, md5 })
   }
   for (const pkg of core.packages) {
-    const own = await input.overlays.get(pkg.overlay)!.eclassMd5s(pkg.ebuilds.flatMap((e) => e.metadata.eclasses))
     for (const { ebuild, metadata } of pkg.ebuilds) {
       for (const name of metadata.eclasses) {
         const c = copied.get(name)
         if (!c || c.item.overlay === pkg.overlay) continue
+        // Asked only here: resolution asked for every name already (no new read), and most closures
+        // come from one overlay, where a fresh array per package cost a lookup per name.
+        const own = await input.overlays.get(pkg.overlay)!.eclassMd5s(metadata.eclasses)
         if (own.get(name) === c.md5) continue // the same file in both overlays
         const expected = own.has(name) ? `its own ::${pkg.overlay} ${name}.eclass` : `the master's ${name}.eclass`
         throw conflict(
@@ -115,10 +117,15 @@ async function carriedLicenseGroups(core: Core, input: ResolveInput): Promise<Cl
 async function carriedMirrors(core: Core, input: ResolveInput): Promise<Closure['mirrors']> {
   const out: Closure['mirrors'] = []
   const done = new Set<string>()
+  // Ebuilds of a package mostly differ in version only: each SRC_URI text is parsed once.
+  const names = new Map<string, string[]>()
   for (const pkg of core.packages) {
     const defs = await input.overlays.get(pkg.overlay)!.mirrors()
     for (const { metadata } of pkg.ebuilds) {
-      for (const name of safeMirrorNames(cacheValue(metadata.entry, 'SRC_URI'))) {
+      const srcUri = cacheValue(metadata.entry, 'SRC_URI')
+      let used = names.get(srcUri)
+      if (!used) names.set(srcUri, (used = safeMirrorNames(srcUri)))
+      for (const name of used) {
         const urls = defs.get(name)
         if (!urls || done.has(name) || (await input.local.hasMirror(name))) continue
         done.add(name)
@@ -130,6 +137,8 @@ async function carriedMirrors(core: Core, input: ResolveInput): Promise<Closure[
 }
 
 function safeMirrorNames(srcUri: string): string[] {
+  // Most name no mirror, and need no parse to say so (nor does a malformed one).
+  if (!srcUri.includes('mirror://')) return []
   try {
     return mirrorNames(srcUri)
   } catch {

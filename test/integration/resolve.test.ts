@@ -91,6 +91,27 @@ describe('resolveClosure', () => {
     expect(c.unsatisfied[0]!.chain[0]).toContain('dev-nim/a::guru')
   })
 
+  it('carries the mirrors a malformed SRC_URI names, once per text, and none for plain URLs', async () => {
+    const mirrors: MiniOverlay = {
+      name: 'mirrors',
+      categories: ['dev-nim'],
+      thirdPartyMirrors: 'cran https://cran.example\nzef https://zef.example\nnpm https://npm.example\n',
+      ebuilds: {
+        'dev-nim/m-1': { SRC_URI: 'doc? ( mirror://cran/m-1.tgz' },
+        'dev-nim/m-2': { SRC_URI: 'doc? ( mirror://cran/m-1.tgz' },
+        'dev-nim/m-3': { SRC_URI: 'https://example.org/mirror-of-zef/m-3.tgz', RDEPEND: 'dev-nim/n' },
+        'dev-nim/n-1': { SRC_URI: 'mirror://zef/n-1.tgz' },
+      },
+    }
+    const { overlays, local } = await setup([mirrors])
+    const c = await resolveClosure({ requests: [req('dev-nim/m::mirrors')], overlays, local })
+    expect(c.packages.map((p) => p.cp)).toEqual(['dev-nim/m', 'dev-nim/n'])
+    expect(c.mirrors).toEqual([
+      { overlay: 'mirrors', name: 'cran', urls: ['https://cran.example'] },
+      { overlay: 'mirrors', name: 'zef', urls: ['https://zef.example'] },
+    ])
+  })
+
   it('never pulls blockers, satisfied any-of groups, or what the local tree has', async () => {
     const { overlays, local } = await setup()
     const c = await resolveClosure({ requests: [req('dev-nim/a::guru')], overlays, local })
