@@ -4,7 +4,7 @@ import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
 import { isErrno } from '../config/load.js'
-import { type CloneTools, type FoundEntry, patchFor, systemCloneTools } from './clone-generation.js'
+import { type CloneTools, type FoundEntry, type Patch, patchFor, systemCloneTools } from './clone-generation.js'
 import { type FileList, readFileList, removeFileList, writeFileList } from './file-list.js'
 import { type Flush, systemFlush } from './flush.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
@@ -43,7 +43,8 @@ export interface PublishResult {
  * Publishes a plan atomically: the files are written into a staging
  * directory, renamed to a generation directory named by the plan's digest,
  * made durable with that name (`durability`: one syncfs, else an fsync per
- * file and of the directories), and the location symlink is replaced by rename(2) — one atomic
+ * file and of the directories; a small patch of a recycled generation, an
+ * fsync of what it changed), and the location symlink is replaced by rename(2) — one atomic
  * step, so a reader sees the old repository or the new one, never neither.
  * The previous generation is kept (a running emerge may still read it).
  */
@@ -117,14 +118,15 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
     // A link left dangling (its generation deleted by hand) has nothing to share.
     const live = current === null ? null : path.join(genDir, current)
     const previous = live && (await exists(live, fs)) ? { dir: live, files: await readFileList(genDir, current!, fs) } : null
-    const files = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools, recycled)
+    const { files, synced } = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools, recycled)
     await fs.chmod(stage, 0o755)
     // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
     // Before the flush, which makes it durable too (else it waits on the disk by itself).
-    await writeFileList(genDir, genName, files, fs, !durability.batch)
+    await writeFileList(genDir, genName, files, fs, !durability.batch || synced)
     await fs.rename(stage, target)
     named = true
-    await makeDurable()
+    // A patch fsynced as it was written: what is left is the renames in genDir (recycled, named, listed).
+    await (synced ? syncDir(genDir, fs) : makeDurable())
   } catch (err) {
     await pruning
     await fs.rm(named ? target : stage, { recursive: true, force: true }).catch(() => {})
@@ -186,8 +188,8 @@ async function writeEntries(
   durability: Flush,
   tools: CloneTools | null,
   recycled: Recycled | null,
-): Promise<FileList> {
-  const fsync = !durability.batch
+): Promise<{ files: FileList; synced: boolean }> {
+  let fsync = !durability.batch
   const modes: Modes = { exact: await modesComeOutAsAsked(root, fs) }
   let base: { files: FileList; found: Map<string, FoundEntry> | null } | null = null
   if (recycled && tools) {
@@ -200,20 +202,43 @@ async function writeEntries(
   }
   if (base && !base.found) await emptyDir(root, fs) // what root holds cannot be patched without its listing
   let written: Written
+  let synced = false
   if (base?.found) {
     const patch = patchFor(entries, base.files, base.found)
+    // Only a recycled generation: a clone's thousands of new links need the one flush.
+    if (recycled && durability.batch && patch.write.length + patch.remove.length + patch.removeDirs.length <= (durability.fsyncUpTo ?? -1)) fsync = synced = true
     await settleAll(patch.removeDirs.map((d) => () => fs.rm(path.join(root, d), { recursive: true, force: true })))
     await settleAll(patch.remove.map((rel) => () => fs.rm(path.join(root, rel), { force: true })))
     // A recycled generation is one older than the previous: what changed since is shared from the previous.
     written = await writeInto(patch.write, root, fs, recycled ? previous : null, fsync, modes)
     for (const [rel, f] of patch.kept) written.files.set(rel, f)
+    // Files written are fsynced each, directories made are below; these others gained or lost entries.
+    if (synced) await settleAll([...changedDirs(patch, root)].filter((d) => !written.dirs.has(d)).map((d) => () => syncOnly(d, fs)))
   } else {
     written = await writeInto(entries, root, fs, previous, fsync, modes)
   }
   if (fsync || !modes.exact) await settleAll([...written.dirs].map((dir) => () => fixDir(dir, fs, fsync)))
   await fixDir(root, fs, fsync)
-  return written.files
+  return { files: written.files, synced }
 }
+
+/**
+ * The directories whose entries a patch changes: each written or removed
+ * path's parent, and every directory above it (one made for a new package
+ * is an entry of its category's).
+ */
+function changedDirs(patch: Patch, root: string): Set<string> {
+  const dirs = new Set<string>()
+  const above = (rel: string) => {
+    for (let d = parentOf(rel); d !== '' && !dirs.has(path.join(root, d)); d = parentOf(d)) dirs.add(path.join(root, d))
+  }
+  for (const e of patch.write) above(e.relPath)
+  for (const rel of patch.remove) above(rel)
+  for (const rel of patch.removeDirs) above(rel)
+  return dirs
+}
+
+const parentOf = (rel: string) => rel.slice(0, Math.max(0, rel.lastIndexOf('/')))
 
 /**
  * An old generation to build the new one in, instead of cloning the previous
@@ -361,8 +386,9 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous
   const fh = await fs.open(file, 'wx', mode)
   try {
     await fh.writeFile(content)
+    // fdatasync may leave a changed mode behind (it makes durable what reading the data needs).
     if (!modes.exact) await fh.chmod(mode)
-    await fh.datasync()
+    await (modes.exact ? fh.datasync() : fh.sync())
   } finally {
     await fh.close()
   }
@@ -416,6 +442,16 @@ async function fixDir(dir: string, fs: Fs, fsync: boolean): Promise<void> {
   try {
     await fh.chmod(0o755)
     if (fsync) await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+/** fsync(2) of a directory, nothing else. */
+async function syncOnly(dir: string, fs: Fs): Promise<void> {
+  const fh = await fs.open(dir, 'r')
+  try {
+    await fh.sync()
   } finally {
     await fh.close()
   }

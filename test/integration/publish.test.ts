@@ -151,6 +151,70 @@ describe('publishPlan', () => {
       expect((await readdir(generationsDir(location))).filter((n) => !n.startsWith('g-one'))).toEqual([])
     })
 
+    describe('a small patch of a recycled generation', () => {
+      const one = { 'profiles/repo_name': 'x\n', 'cat/pkg/pkg-1.ebuild': 'a\n', 'cat/gone/gone-1.ebuild': 'g\n', 'cat/keep/keep-1.ebuild': 'k\n', 'dev/lone/lone-1.ebuild': 'l\n', 'dev/lone/lone-2.ebuild': 'l\n' }
+      const two = { ...one, 'cat/pkg/pkg-1.ebuild': 'b\n', 'cat/two/two-1.ebuild': 't\n' }
+      // from one (the generation it recycles): pkg-1 changed, new-1 new, two-1 shared from two, cat/gone and lone-2 removed
+      const three = { 'profiles/repo_name': 'x\n', 'cat/pkg/pkg-1.ebuild': 'c\n', 'cat/new/new-1.ebuild': 'n\n', 'cat/keep/keep-1.ebuild': 'k\n', 'cat/two/two-1.ebuild': 't\n', 'dev/lone/lone-1.ebuild': 'l\n' }
+
+      const gen = (digest: string) => `g-${digest.padEnd(24, '0')}`
+
+      /** Publishes one, two, then three through fs calls that record every fsync with where the link pointed then. */
+      async function publishThree(fsyncUpTo: number) {
+        const location = path.join(await testDir(), 'overlayman')
+        const flushed: string[] = []
+        const durability = { batch: true, fsyncUpTo, flush: async (dir: string) => void flushed.push(dir) }
+        await publishPlan(plan(one, 'one'), location, systemFs, durability)
+        await publishPlan(plan(two, 'two'), location, systemFs, durability)
+        flushed.length = 0
+        const synced: { call: string; path: string; live: string }[] = []
+        const recording = {
+          ...systemFs,
+          open: async (file: string, flags?: string, mode?: number) => {
+            const fh = await systemFs.open(file, flags, mode)
+            return new Proxy(fh, {
+              get(target, prop) {
+                const value = Reflect.get(target, prop, target) as unknown
+                if (typeof value !== 'function') return value
+                if (prop !== 'sync' && prop !== 'datasync') return value.bind(target)
+                return async () => {
+                  synced.push({ call: prop, path: file, live: await readlink(location) })
+                  return value.call(target)
+                }
+              },
+            })
+          },
+        } as Fs
+        await publishPlan(plan(three, 'three'), location, recording, durability)
+        const genDir = generationsDir(location)
+        // paths inside the generation as it was being patched (a staging name), from its top
+        const inside = (p: string) => /\/\.stage-[^/]+(?:\/(.*))?$/.exec(p)?.[1] ?? (p.includes('/.stage-') ? '' : null)
+        return { location, genDir, flushed, synced, inside }
+      }
+
+      it('is made durable by fsyncs of what it wrote and of the directories it changed, before the link moves, not by flush()', async () => {
+        const { location, genDir, flushed, synced, inside } = await publishThree(64)
+        expect(flushed).toEqual([])
+        const old = `.overlayman.olm/${gen('two')}`
+        const before = synced.filter((s) => s.live === old)
+        const files = before.filter((s) => s.call === 'datasync').map((s) => inside(s.path) ?? path.relative(genDir, s.path))
+        // written: the changed and the new ebuild, and the generation's file list; two-1 is a link to the previous generation's
+        expect(files.sort()).toEqual(['cat/new/new-1.ebuild', 'cat/pkg/pkg-1.ebuild', `${gen('three')}.files.tmp`])
+        const dirs = before.filter((s) => s.call === 'sync').map((s) => inside(s.path) ?? s.path)
+        // dev/lone only lost an entry: no write made it
+        for (const d of ['', 'cat', 'cat/pkg', 'cat/new', 'cat/two', 'dev/lone', 'dev', genDir]) expect(dirs).toContain(d)
+        // after the link moved: only its directory
+        expect(synced.filter((s) => s.live !== old).map((s) => s.path)).toEqual([path.dirname(location)])
+        expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await freshlyPublished(plan(three, 'three'))))
+      })
+
+      it('larger than fsyncUpTo: one flush, and no file fsynced', async () => {
+        const { genDir, flushed, synced } = await publishThree(2)
+        expect(flushed).toEqual([path.join(genDir, gen('three'))])
+        expect(synced.filter((s) => s.call === 'datasync')).toEqual([])
+      })
+    })
+
     it.each([
       ['file by file', fileByFile],
       ['by the system sync(1)', systemFlush()],

@@ -1,4 +1,4 @@
-import { lstat, readdir, mkdir, writeFile } from 'node:fs/promises'
+import { lstat, readdir, readFile, mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type GitServer, gitHttpBackendMissing, startGitServer } from '../helpers/git-server.js'
@@ -63,5 +63,23 @@ describe.skipIf(missing).concurrent('modes and ownership of what olm writes', ()
     // nothing world-writable anywhere olm wrote, the cache included
     for (const dir of [gens, path.join(root, 'var/cache/overlayman')])
       for (const [rel, e] of await snapshotTree(dir)) if (e.type !== 'symlink') expect([dir, rel, e.mode & 0o7002]).toEqual([dir, rel, 0])
+  })
+
+  it('under umask 077, a generation recycled and patched file by file (fsynced, not flushed)', async () => {
+    const root = path.join(work, 'root-recycled')
+    await makeRoot(root, { serverUrl: server.url, overlays: { small: 'small.git' } })
+    // three publishes: the third patches the first, a small patch made durable by fsyncs
+    for (const args of [['add', 'dev-libs/bar::small'], ['add', 'app-misc/foo::small'], ['remove', 'dev-libs/bar::small']]) {
+      const r = await spawnOlm([...args, '--root', root], { umask: '077' }).done
+      expect([args, r.code, r.stderr]).toEqual([args, 0, ''])
+    }
+    const tree = await snapshotTree(path.join(root, 'var/db/repos/overlayman/'))
+    // bar stays, pulled by foo now: the provenance file is new, and foo's files come from the second generation
+    expect([...tree.keys()].filter((k) => /^(app-misc|dev-libs)\/[^/]+$/.test(k))).toEqual(['app-misc/foo', 'dev-libs/bar'])
+    expect(await readFile(path.join(root, 'var/db/repos/overlayman/metadata/overlayman.json'), 'utf8')).toMatch(/"dev-libs\/bar"[^}]*"requested": false/)
+    for (const [rel, e] of tree) {
+      if (e.type === 'dir') expect([rel, e.mode]).toEqual([rel, 0o755])
+      else if (e.type === 'file') expect([rel, e.mode]).toEqual([rel, rel === 'app-misc/foo/files/run.sh' ? 0o755 : 0o644])
+    }
   })
 })
