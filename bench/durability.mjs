@@ -39,7 +39,7 @@ function plan(round) {
     const text = i < changed ? `round ${round} file ${i}\n` : `file ${i}\n`
     entries.push(fileEntry(`c${i % 50}/p${i % 2000}/f${i}`, Buffer.from(text), false))
   }
-  return { digest: `${round}`.padEnd(64, '0'), entries }
+  return { digest: `r${round}-`.padEnd(64, '0'), entries }
 }
 
 const times = { flushed: [], fsynced: [] }

@@ -11,7 +11,21 @@ export type FileList = Map<string, { id: string; size: number; executable: boole
 
 const fileListName = (generation: string) => `${generation}.files`
 
-export async function readFileList(genDir: string, generation: string, fs: Fs): Promise<FileList | null> {
+/**
+ * The first line of a list put in place only once its generation was durable
+ * (see placeFileList). Lists without it were written by an olm that put them
+ * in place before the flush: a run killed in between left a list that names
+ * files the disk may not have.
+ */
+const DURABLE = 'olm file list 2'
+
+export interface StoredFileList {
+  files: FileList
+  /** whether the generation was made durable before its list was put in place */
+  durable: boolean
+}
+
+export async function readFileList(genDir: string, generation: string, fs: Fs): Promise<StoredFileList | null> {
   let text: string
   try {
     text = (await fs.readFile(path.join(genDir, fileListName(generation)))).toString('utf8')
@@ -19,14 +33,16 @@ export async function readFileList(genDir: string, generation: string, fs: Fs): 
     if (isErrno(err, 'ENOENT')) return null
     throw err
   }
-  const list: FileList = new Map()
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n')
+  const durable = lines[0] === DURABLE
+  const files: FileList = new Map()
+  for (const line of durable ? lines.slice(1) : lines) {
     if (line === '') continue
     const entry = parseLine(line)
     if (!entry) return null // not a list olm wrote: verify by reading instead
-    list.set(entry[0], entry[1])
+    files.set(entry[0], entry[1])
   }
-  return list
+  return { files, durable }
 }
 
 /**
@@ -48,17 +64,29 @@ export async function removeFileList(genDir: string, generation: string, fs: Fs)
   for (const f of [file, `${file}.tmp`]) await fs.rm(f, { force: true }).catch(() => {})
 }
 
-/** `datasync`: false when a flush of the whole file system follows. */
+/**
+ * Writes the list beside its name, as `<generation>.files.tmp`: placeFileList
+ * puts it in place once the generation is durable. `datasync`: false when a
+ * flush of the whole file system follows.
+ */
 export async function writeFileList(genDir: string, generation: string, files: FileList, fs: Fs, datasync = true): Promise<void> {
   const lines = [...files].map(([relPath, f]) => `${f.id} ${f.size} ${f.executable ? 'x' : '-'} ${relPath}\n`)
-  const file = path.join(genDir, fileListName(generation))
-  const tmp = `${file}.tmp`
-  const fh = await fs.open(tmp, 'w', 0o644)
+  const fh = await fs.open(`${path.join(genDir, fileListName(generation))}.tmp`, 'w', 0o644)
   try {
-    await fh.writeFile(lines.join(''))
+    await fh.writeFile(`${DURABLE}\n${lines.join('')}`)
     if (datasync) await fh.datasync()
   } finally {
     await fh.close()
   }
-  await fs.rename(tmp, file)
+}
+
+/**
+ * Puts a written list in place. Only once its generation is durable: a
+ * generation with a list is trusted to be on disk as listed, and a small
+ * patch of it fsyncs only what it changes (see Flush.fsyncUpTo). Lost to a
+ * power loss, a list costs the next publish a slower way, never a wrong file.
+ */
+export async function placeFileList(genDir: string, generation: string, fs: Fs): Promise<void> {
+  const file = path.join(genDir, fileListName(generation))
+  await fs.rename(`${file}.tmp`, file)
 }

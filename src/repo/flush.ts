@@ -10,13 +10,14 @@ import { existsSync } from 'node:fs'
  * no binding for syncfs, so coreutils sync(1) `-f` (>= 8.24, 2015) calls it.
  */
 export interface Flush {
-  /** true: files need no fsync of their own, flush(dir) will make them durable */
+  /** true: files need no fsync of their own, flush(dir) will make them durable (but see fsyncUpTo) */
   readonly batch: boolean
   flush(dir: string): Promise<void>
   /**
-   * With batch: a recycled generation whose patch changes up to this many
-   * paths is made durable by an fsync of each file it writes and of each
-   * directory whose entries it changes, not by flush(). syncfs(2) also waits
+   * With batch: a recycled generation (one whose list says it was durable)
+   * whose patch writes or removes up to this many paths (a changed file is
+   * one of each) is made durable by an fsync of each file it writes and of
+   * each directory that gained or lost an entry, not by flush(). syncfs(2) also waits
    * for every other writer's dirty data on the file system: with 600 MB of
    * another process's writes pending, a sync that bumped one copied package
    * took 0.68 s flushed and 0.42 s fsynced on the bench VM (as long as with

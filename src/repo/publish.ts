@@ -5,7 +5,7 @@ import path from 'node:path'
 import { OlmError } from '../errors.js'
 import { isErrno } from '../config/load.js'
 import { type CloneTools, type FoundEntry, type Patch, patchFor, systemCloneTools } from './clone-generation.js'
-import { type FileList, readFileList, removeFileList, writeFileList } from './file-list.js'
+import { type FileList, placeFileList, readFileList, removeFileList, writeFileList } from './file-list.js'
 import { type Flush, systemFlush } from './flush.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
 
@@ -102,11 +102,12 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   // a run or a power loss cut short left) is never trusted as it is: it is the first to be
   // recycled, so its list and its listing decide what is written again; else it is removed.
   const there = await exists(target, fs)
-  // Cloning needs one flush to make its thousands of links durable; so does recycling.
+  // Cloning needs one flush to make its thousands of links durable; recycling, unless its patch is small.
   const recycled = cloneTools && durability.batch ? await recycleGeneration(genDir, there ? [genName] : [], keep, fs, listings) : null
   if (there && recycled?.name !== genName) {
-    await fs.rm(target, { recursive: true, force: true })
+    // The list first, here as everywhere: a generation is never left with a list and without all it lists.
     await removeFileList(genDir, genName, fs)
+    await fs.rm(target, { recursive: true, force: true })
   }
   const stage = recycled?.stage ?? (await fs.mkdtemp(path.join(genDir, '.stage-')))
   // Older generations are removed while the new one is written (the disk
@@ -117,20 +118,22 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   try {
     // A link left dangling (its generation deleted by hand) has nothing to share.
     const live = current === null ? null : path.join(genDir, current)
-    const previous = live && (await exists(live, fs)) ? { dir: live, files: await readFileList(genDir, current!, fs) } : null
+    const previous = live && (await exists(live, fs)) ? { dir: live, files: (await readFileList(genDir, current!, fs))?.files ?? null } : null
     const { files, synced } = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools, recycled)
     await fs.chmod(stage, 0o755)
     // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
-    // Before the flush, which makes it durable too (else it waits on the disk by itself).
+    // Written before the flush, which makes it durable too (else it waits on the disk by itself).
     await writeFileList(genDir, genName, files, fs, !durability.batch || synced)
     await fs.rename(stage, target)
     named = true
-    // A patch fsynced as it was written: what is left is the renames in genDir (recycled, named, listed).
+    // A patch fsynced as it was written: what is left is the renames in genDir (recycled, named).
     await (synced ? syncDir(genDir, fs) : makeDurable())
+    // In place only now that what it lists is durable (see placeFileList).
+    await placeFileList(genDir, genName, fs)
   } catch (err) {
     await pruning
-    await fs.rm(named ? target : stage, { recursive: true, force: true }).catch(() => {})
     await removeFileList(genDir, genName, fs)
+    await fs.rm(named ? target : stage, { recursive: true, force: true }).catch(() => {})
     throw wrapWrite(err, location)
   }
   try {
@@ -138,8 +141,8 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   } catch (err) {
     await pruning
     // Not published: a generation nobody points at is debris.
-    await fs.rm(target, { recursive: true, force: true }).catch(() => {})
     await removeFileList(genDir, genName, fs)
+    await fs.rm(target, { recursive: true, force: true }).catch(() => {})
     throw err
   }
   // After the rename the new generation is live, so a failure from here on is
@@ -205,15 +208,21 @@ async function writeEntries(
   let synced = false
   if (base?.found) {
     const patch = patchFor(entries, base.files, base.found)
-    // Only a recycled generation: a clone's thousands of new links need the one flush.
-    if (recycled && durability.batch && patch.write.length + patch.remove.length + patch.removeDirs.length <= (durability.fsyncUpTo ?? -1)) fsync = synced = true
+    // Only a recycled generation known durable (a clone's thousands of new links need the one flush).
+    if (recycled?.durable && durability.batch && patch.write.length + patch.remove.length + patch.removeDirs.length <= (durability.fsyncUpTo ?? -1)) fsync = synced = true
     await settleAll(patch.removeDirs.map((d) => () => fs.rm(path.join(root, d), { recursive: true, force: true })))
     await settleAll(patch.remove.map((rel) => () => fs.rm(path.join(root, rel), { force: true })))
     // A recycled generation is one older than the previous: what changed since is shared from the previous.
     written = await writeInto(patch.write, root, fs, recycled ? previous : null, fsync, modes)
     for (const [rel, f] of patch.kept) written.files.set(rel, f)
-    // Files written are fsynced each, directories made are below; these others gained or lost entries.
-    if (synced) await settleAll([...changedDirs(patch, root)].filter((d) => !written.dirs.has(d)).map((d) => () => syncOnly(d, fs)))
+    if (synced) {
+      // Files written were fsynced each; now every directory that gained or lost an entry, and no other.
+      const changed = changedDirs(patch, written.made, root)
+      await settleAll([...written.dirs].filter((d) => !modes.exact || changed.has(d)).map((d) => () => fixDir(d, fs, changed.has(d))))
+      await settleAll([...changed].filter((d) => !written.dirs.has(d) && d !== root).map((d) => () => syncOnly(d, fs)))
+      await fixDir(root, fs, true)
+      return { files: written.files, synced }
+    }
   } else {
     written = await writeInto(entries, root, fs, previous, fsync, modes)
   }
@@ -223,18 +232,15 @@ async function writeEntries(
 }
 
 /**
- * The directories whose entries a patch changes: each written or removed
- * path's parent, and every directory above it (one made for a new package
- * is an entry of its category's).
+ * The directories whose entries a patch changed: the parent of each path
+ * written or removed, and of each directory made for it. An fsync of a
+ * directory that did not change is a wait on the disk for nothing.
  */
-function changedDirs(patch: Patch, root: string): Set<string> {
-  const dirs = new Set<string>()
-  const above = (rel: string) => {
-    for (let d = parentOf(rel); d !== '' && !dirs.has(path.join(root, d)); d = parentOf(d)) dirs.add(path.join(root, d))
-  }
-  for (const e of patch.write) above(e.relPath)
-  for (const rel of patch.remove) above(rel)
-  for (const rel of patch.removeDirs) above(rel)
+function changedDirs(patch: Patch, made: ReadonlySet<string>, root: string): Set<string> {
+  const dirs = new Set<string>([root])
+  for (const e of patch.write) dirs.add(path.join(root, parentOf(e.relPath)))
+  for (const rel of [...patch.remove, ...patch.removeDirs]) dirs.add(path.join(root, parentOf(rel)))
+  for (const dir of made) dirs.add(path.dirname(dir))
   return dirs
 }
 
@@ -256,16 +262,16 @@ const parentOf = (rel: string) => rel.slice(0, Math.max(0, rel.lastIndexOf('/'))
 async function recycleGeneration(genDir: string, first: readonly string[], keep: readonly string[], fs: Fs, listings: Listings): Promise<Recycled | null> {
   const others = (await fs.readdir(genDir)).sort().filter((name) => name.startsWith('g-') && !name.includes('.') && !keep.includes(name))
   for (const name of [...first, ...others]) {
-    const files = await readFileList(genDir, name, fs).catch(() => null)
-    if (!files || !(await fs.lstat(path.join(genDir, name))).isDirectory()) continue
+    const list = await readFileList(genDir, name, fs).catch(() => null)
+    if (!list || !(await fs.lstat(path.join(genDir, name))).isDirectory()) continue
     // Listed before this publish began (see listRecyclable), and done before the rename: find
     // is never walking it while it moves. Its paths are relative, so they hold under the new name.
     const found = (await listings.get(name)) ?? undefined
     const stage = path.join(genDir, `.stage-${randomBytes(6).toString('hex')}`)
-    await fs.rename(path.join(genDir, name), stage)
-    // Its list describes a generation that is gone: the prune removes it, and the new list is written under the new name.
+    // Its list describes a generation about to be patched: gone first (a new one is written under the new name).
     await removeFileList(genDir, name, fs)
-    return { name, stage, files, found }
+    await fs.rename(path.join(genDir, name), stage)
+    return { name, stage, files: list.files, durable: list.durable, found }
   }
   return null
 }
@@ -275,6 +281,8 @@ interface Recycled {
   /** where it is patched */
   stage: string
   files: FileList
+  /** whether it was durable as its list says (see placeFileList): only then is a patch of it fsynced, not flushed */
+  durable: boolean
   /** its listing when it was taken before the publish began */
   found?: Map<string, FoundEntry>
 }
@@ -295,8 +303,10 @@ async function emptyDir(dir: string, fs: Fs): Promise<void> {
 
 interface Written {
   files: FileList
-  /** directories made on the way, to be given their mode */
+  /** directories on the way, to be given their mode */
   dirs: Set<string>
+  /** those of them that mkdir made (the others were there) */
+  made: Set<string>
 }
 
 /** exact: files and directories are created with exactly the mode asked for (see modesComeOutAsAsked). */
@@ -324,7 +334,7 @@ async function modesComeOutAsAsked(dir: string, fs: Fs): Promise<boolean> {
 }
 
 async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: Previous | null, fsync: boolean, modes: Modes): Promise<Written> {
-  const dirs = await makeDirs(entries, root, fs)
+  const { dirs, made } = await makeDirs(entries, root, fs)
   const files: FileList = new Map()
   await settleAll(
     entries.map((e) => async () => {
@@ -332,7 +342,7 @@ async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: P
       if (e.kind === 'file') files.set(e.relPath, { id: e.id, size: size!, executable: e.executable })
     }),
   )
-  return { files, dirs }
+  return { files, dirs, made }
 }
 
 /**
@@ -341,8 +351,9 @@ async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: P
  * Returns every one, not only the files' own: under umask 077 "app-misc" of
  * "app-misc/foo/x" would stay 0700, unreadable by portage, unless given its mode.
  */
-async function makeDirs(entries: PlanEntry[], root: string, fs: Fs): Promise<Set<string>> {
+async function makeDirs(entries: PlanEntry[], root: string, fs: Fs): Promise<{ dirs: Set<string>; made: Set<string> }> {
   const dirs = new Set<string>()
+  const made = new Set<string>()
   const levels: string[][] = []
   for (const e of entries) {
     for (let d = path.dirname(path.join(root, e.relPath)); d !== root && !dirs.has(d); d = path.dirname(d)) {
@@ -351,9 +362,10 @@ async function makeDirs(entries: PlanEntry[], root: string, fs: Fs): Promise<Set
       ;(levels[depth] ??= []).push(d)
     }
   }
-  // recursive: a generation cloned from the previous one already has most of them
-  for (const level of levels) if (level) await settleAll(level.map((d) => () => fs.mkdir(d, { recursive: true, mode: 0o755 }).then(() => {})))
-  return dirs
+  // recursive: a generation cloned from the previous one already has most of them. Its parent
+  // exists by then, so mkdir makes at most this one, and says so.
+  for (const level of levels) if (level) await settleAll(level.map((d) => () => fs.mkdir(d, { recursive: true, mode: 0o755 }).then((first) => void (first && made.add(d)))))
+  return { dirs, made }
 }
 
 /** Writes one entry; for a file, returns its size. */
@@ -484,10 +496,15 @@ async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs, tools
     if (name.startsWith('g-') || name.startsWith('.stage-')) doomed.push(path.join(genDir, name))
   }
   if (!doomed.length) return
+  // Lists before their generations: one cut short keeps no list of what it lost (see placeFileList).
+  const lists = doomed.filter((p) => /\.files(\.tmp)?$/.test(p))
+  for (const p of lists) await fs.rm(p, { force: true })
+  const trees = doomed.filter((p) => !lists.includes(p))
   // One rm process, not node's recursive rm: that queues an unlink per file on the four-thread pool
   // the new generation is being written through (it held a 10,000-file publish back 0.4 s).
-  if (tools?.removeTrees) await tools.removeTrees(doomed)
-  else for (const p of doomed) await fs.rm(p, { recursive: true, force: true })
+  if (!trees.length) return
+  if (tools?.removeTrees) await tools.removeTrees(trees)
+  else for (const p of trees) await fs.rm(p, { recursive: true, force: true })
 }
 
 async function exists(p: string, fs: Fs): Promise<boolean> {

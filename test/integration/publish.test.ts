@@ -152,67 +152,153 @@ describe('publishPlan', () => {
     })
 
     describe('a small patch of a recycled generation', () => {
-      const one = { 'profiles/repo_name': 'x\n', 'cat/pkg/pkg-1.ebuild': 'a\n', 'cat/gone/gone-1.ebuild': 'g\n', 'cat/keep/keep-1.ebuild': 'k\n', 'dev/lone/lone-1.ebuild': 'l\n', 'dev/lone/lone-2.ebuild': 'l\n' }
+      const one = { 'profiles/repo_name': 'x\n', 'cat/pkg/pkg-1.ebuild': 'a\n', 'cat/gone/gone-1.ebuild': 'g\n', 'cat/keep/keep-1.ebuild': 'k\n', 'dev/lone/lone-1.ebuild': 'l\n', 'dev/lone/lone-2.ebuild': 'l\n', 'dev/extra/files/e': 'e\n' }
       const two = { ...one, 'cat/pkg/pkg-1.ebuild': 'b\n', 'cat/two/two-1.ebuild': 't\n' }
-      // from one (the generation it recycles): pkg-1 changed, new-1 new, two-1 shared from two, cat/gone and lone-2 removed
-      const three = { 'profiles/repo_name': 'x\n', 'cat/pkg/pkg-1.ebuild': 'c\n', 'cat/new/new-1.ebuild': 'n\n', 'cat/keep/keep-1.ebuild': 'k\n', 'cat/two/two-1.ebuild': 't\n', 'dev/lone/lone-1.ebuild': 'l\n' }
-
+      // from one (the generation it recycles): pkg-1 changed, new-1 new, two-1 shared from two, cat/gone, lone-2 and dev/extra removed
+      const three = { 'profiles/repo_name': 'x\n', 'cat/pkg/pkg-1.ebuild': 'c\n', 'cat/new/new-1.ebuild': 'n\n', 'cat/keep/keep-1.ebuild': 'k\n', 'cat/two/two-1.ebuild': 't\n', 'dev/lone/lone-1.ebuild': 'l\n', 'app/deep/files/f': 'f\n' }
       const gen = (digest: string) => `g-${digest.padEnd(24, '0')}`
 
-      /** Publishes one, two, then three through fs calls that record every fsync with where the link pointed then. */
-      async function publishThree(fsyncUpTo: number) {
+      type Op = { op: string; path: string; to?: string; live: string | null }
+      /**
+       * fs calls recorded in order (what changes directories, and every fsync, with where the link
+       * pointed then); `fault` fails the first fsync of a matching path, `probeSays` is the mode the
+       * umask probe reports.
+       */
+      function recordingFs(location: string, ops: Op[], opts: { fault?: RegExp; probeSays?: number } = {}): Fs {
+        const live = () => readlink(location).catch(() => null)
+        const log = async (op: string, p: unknown, to?: unknown) => void ops.push({ op, path: String(p), ...(to !== undefined && { to: String(to) }), live: await live() })
+        let faulted = false
+        const handle = (fh: nodeFs.FileHandle, file: string) =>
+          new Proxy(fh, {
+            get(target, prop) {
+              const value = Reflect.get(target, prop, target) as unknown
+              if (typeof value !== 'function') return value
+              if (prop !== 'sync' && prop !== 'datasync') return value.bind(target)
+              return async () => {
+                await log(prop, file)
+                if (opts.fault && !faulted && opts.fault.test(file)) {
+                  faulted = true
+                  throw Object.assign(new Error('EIO: injected'), { code: 'EIO' })
+                }
+                return value.call(target)
+              }
+            },
+          })
+        return {
+          ...systemFs,
+          open: async (file: string, flags?: string, mode?: number) => {
+            if (flags === 'wx' || flags === 'w') await log('create', file)
+            return handle(await systemFs.open(file, flags, mode), file)
+          },
+          rm: async (p: string, o?: object) => (await log('rm', p), systemFs.rm(p, o)),
+          rename: async (a: string, b: string) => (await log('rename', a, b), systemFs.rename(a, b)),
+          mkdir: async (p: string, o?: object) => (await log('mkdir', p), systemFs.mkdir(p, o as never)),
+          link: async (a: string, b: string) => (await log('link', b), systemFs.link(a, b)),
+          symlink: async (a: string, b: string) => (await log('symlink', b), systemFs.symlink(a, b)),
+          writeFileSync: ((file: string, ...rest: unknown[]) => {
+            ops.push({ op: 'create', path: file, live: null })
+            return (systemFs.writeFileSync as (...a: unknown[]) => void)(file, ...rest)
+          }) as Fs['writeFileSync'],
+          lstat: (async (p: string) => {
+            const st = await systemFs.lstat(p)
+            if (opts.probeSays === undefined || !/\.olm-mode-probe(\/f)?$/.test(p)) return st
+            return Object.assign(Object.create(Object.getPrototypeOf(st) as object), st, { mode: (st.mode & ~0o7777) | opts.probeSays })
+          }) as Fs['lstat'],
+        } as Fs
+      }
+
+      async function publishThree(fsyncUpTo: number, opts: { fault?: RegExp; probeSays?: number; legacyList?: boolean } = {}) {
         const location = path.join(await testDir(), 'overlayman')
+        const genDir = generationsDir(location)
         const flushed: string[] = []
         const durability = { batch: true, fsyncUpTo, flush: async (dir: string) => void flushed.push(dir) }
         await publishPlan(plan(one, 'one'), location, systemFs, durability)
         await publishPlan(plan(two, 'two'), location, systemFs, durability)
+        // a list as an olm before lists were put in place only once durable wrote it: no first line
+        if (opts.legacyList) await writeFile(path.join(genDir, `${gen('one')}.files`), (await readFile(path.join(genDir, `${gen('one')}.files`), 'utf8')).split('\n').slice(1).join('\n'))
         flushed.length = 0
-        const synced: { call: string; path: string; live: string }[] = []
-        const recording = {
-          ...systemFs,
-          open: async (file: string, flags?: string, mode?: number) => {
-            const fh = await systemFs.open(file, flags, mode)
-            return new Proxy(fh, {
-              get(target, prop) {
-                const value = Reflect.get(target, prop, target) as unknown
-                if (typeof value !== 'function') return value
-                if (prop !== 'sync' && prop !== 'datasync') return value.bind(target)
-                return async () => {
-                  synced.push({ call: prop, path: file, live: await readlink(location) })
-                  return value.call(target)
-                }
-              },
-            })
-          },
-        } as Fs
-        await publishPlan(plan(three, 'three'), location, recording, durability)
-        const genDir = generationsDir(location)
-        // paths inside the generation as it was being patched (a staging name), from its top
-        const inside = (p: string) => /\/\.stage-[^/]+(?:\/(.*))?$/.exec(p)?.[1] ?? (p.includes('/.stage-') ? '' : null)
-        return { location, genDir, flushed, synced, inside }
+        const ops: Op[] = []
+        const result = await publishPlan(plan(three, 'three'), location, recordingFs(location, ops, opts), durability).catch((err: Error) => err)
+        // a path inside the generation as it was being patched (under a staging name), from its top
+        const inside = (p: string) => (/\/\.stage-[^/]+(?:\/(.*))?$/.exec(p)?.[1] ?? null) ?? (p.includes('/.stage-') ? '' : null)
+        return { location, genDir, flushed, ops, inside, result }
       }
 
-      it('is made durable by fsyncs of what it wrote and of the directories it changed, before the link moves, not by flush()', async () => {
-        const { location, genDir, flushed, synced, inside } = await publishThree(64)
+      it('is made durable by fsyncs of what it wrote and of each directory that changed, each after its change, before the link moves', async () => {
+        const { location, genDir, flushed, ops, inside, result } = await publishThree(64)
+        expect(result).toMatchObject({ changed: true })
         expect(flushed).toEqual([])
-        const old = `.overlayman.olm/${gen('two')}`
-        const before = synced.filter((s) => s.live === old)
-        const files = before.filter((s) => s.call === 'datasync').map((s) => inside(s.path) ?? path.relative(genDir, s.path))
-        // written: the changed and the new ebuild, and the generation's file list; two-1 is a link to the previous generation's
-        expect(files.sort()).toEqual(['cat/new/new-1.ebuild', 'cat/pkg/pkg-1.ebuild', `${gen('three')}.files.tmp`])
-        const dirs = before.filter((s) => s.call === 'sync').map((s) => inside(s.path) ?? s.path)
-        // dev/lone only lost an entry: no write made it
-        for (const d of ['', 'cat', 'cat/pkg', 'cat/new', 'cat/two', 'dev/lone', 'dev', genDir]) expect(dirs).toContain(d)
-        // after the link moved: only its directory
-        expect(synced.filter((s) => s.live !== old).map((s) => s.path)).toEqual([path.dirname(location)])
+        const at = (op: string, test: (o: Op) => boolean) => ops.findIndex((o) => o.op === op && test(o))
+        // written and fsynced: the changed and the new ebuild, and the generation's list; two-1 is a link to the previous generation's
+        expect(ops.filter((o) => o.op === 'datasync').map((o) => inside(o.path) ?? path.relative(genDir, o.path)).sort()).toEqual(['app/deep/files/f', 'cat/new/new-1.ebuild', 'cat/pkg/pkg-1.ebuild', `${gen('three')}.files.tmp`])
+        // every directory that gained or lost an entry, after the last such change, and no other (not cat/keep, profiles)
+        // (app only gained a directory made for it)
+        const changed = ['', 'app', 'app/deep', 'app/deep/files', 'cat', 'cat/pkg', 'cat/new', 'cat/two', 'dev', 'dev/lone']
+        const syncs = ops.map((o, i) => [o, i] as const).filter(([o]) => o.op === 'sync' && inside(o.path) !== null)
+        expect(syncs.map(([o]) => inside(o.path)).sort()).toEqual([...changed].sort())
+        for (const [o, i] of syncs) {
+          const dir = inside(o.path)!
+          const last = ops.findLastIndex((c) => ['rm', 'mkdir', 'create', 'link', 'symlink'].includes(c.op) && inside(c.path) !== null && path.posix.dirname(inside(c.path)!) === (dir || '.'))
+          expect([dir, i > last]).toEqual([dir, true])
+        }
+        // then the generation named, its directory fsynced, its list put in place, and only then the link
+        const named = at('rename', (o) => o.to === path.join(genDir, gen('three')))
+        const genDirSynced = at('sync', (o) => o.path === genDir)
+        const listed = at('rename', (o) => o.to === path.join(genDir, `${gen('three')}.files`))
+        expect(named).toBeGreaterThan(Math.max(...syncs.map(([, i]) => i)))
+        expect(genDirSynced).toBeGreaterThan(named)
+        expect(listed).toBeGreaterThan(genDirSynced)
+        expect(ops.slice(0, listed + 1).every((o) => o.live === null || o.live === `.overlayman.olm/${gen('two')}`)).toBe(true)
+        expect(ops.filter((o) => o.live === `.overlayman.olm/${gen('three')}` && o.op === 'sync').map((o) => o.path)).toEqual([path.dirname(location)])
         expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await freshlyPublished(plan(three, 'three'))))
       })
 
-      it('larger than fsyncUpTo: one flush, and no file fsynced', async () => {
-        const { genDir, flushed, synced } = await publishThree(2)
-        expect(flushed).toEqual([path.join(genDir, gen('three'))])
-        expect(synced.filter((s) => s.call === 'datasync')).toEqual([])
+      it('fsyncs, not fdatasyncs, a file it had to give its mode (under a umask that takes bits away)', async () => {
+        const { ops, inside } = await publishThree(64, { probeSays: 0o700 })
+        const fileSyncs = ops.filter((o) => (o.op === 'sync' || o.op === 'datasync') && /\.ebuild$/.test(o.path))
+        expect(fileSyncs.map((o) => [inside(o.path), o.op]).sort()).toEqual([['cat/new/new-1.ebuild', 'sync'], ['cat/pkg/pkg-1.ebuild', 'sync']])
       })
+
+      it('larger than fsyncUpTo: one flush, and no file fsynced', async () => {
+        const { genDir, flushed, ops } = await publishThree(2)
+        expect(flushed).toEqual([path.join(genDir, gen('three'))])
+        expect(ops.filter((o) => o.op === 'datasync' && !o.path.endsWith('.files.tmp'))).toEqual([])
+      })
+
+      it('of a generation whose list an older olm wrote (perhaps before it was durable): one flush', async () => {
+        const { genDir, flushed } = await publishThree(64, { legacyList: true })
+        expect(flushed).toEqual([path.join(genDir, gen('three'))])
+      })
+
+      it('an fsync failing publishes nothing and leaves no debris, and the next run succeeds', async () => {
+        const { location, genDir, result } = await publishThree(64, { fault: /cat\/new\/new-1\.ebuild$/ })
+        expect(String(result)).toMatch(/EIO: injected/)
+        expect(await readlink(location)).toBe(`.overlayman.olm/${gen('two')}`)
+        expect((await readdir(genDir)).filter((n) => !n.startsWith(gen('two')))).toEqual([])
+        expect((await publishPlan(plan(three, 'three'), location)).changed).toBe(true)
+        expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await freshlyPublished(plan(three, 'three'))))
+      })
+    })
+
+    it('prunes a generation\'s list before the generation', async () => {
+      const gen = (digest: string) => `g-${digest.padEnd(24, '0')}`
+      const location = path.join(await testDir(), 'overlayman')
+      const genDir = generationsDir(location)
+      const tools = systemCloneTools()!
+      const seen: { paths: string[]; lists: string[] }[] = []
+      const watching = { ...tools, removeTrees: async (paths: string[]) => (seen.push({ paths, lists: (await readdir(genDir)).filter((n) => n.endsWith('.files')) }), tools.removeTrees!(paths)) }
+      for (const d of ['one', 'two']) await publishPlan(plan({ ...files, x: d }, d), location, systemFs, systemFlush(), watching)
+      // two more with lists, as a run cut short leaves them: the first is recycled, the other pruned
+      for (const d of ['aaa', 'zzz']) {
+        await mkdir(path.join(genDir, `g-${d}`, 'cat'), { recursive: true })
+        await writeFile(path.join(genDir, `g-${d}`, 'cat/x'), 'x\n')
+        await writeFile(path.join(genDir, `g-${d}.files`), 'git:00 2 - cat/x\n')
+      }
+      await publishPlan(plan({ ...files, x: 'three' }, 'three'), location, systemFs, systemFlush(), watching)
+      // aaa is recycled (the first by name); one (retired) and zzz go, their lists gone already
+      expect(seen.map((s) => s.paths.map((p) => path.basename(p)).sort())).toEqual([[gen('one'), 'g-zzz']])
+      expect(seen[0]!.lists.filter((n) => n.startsWith(gen('one')) || n.startsWith('g-zzz'))).toEqual([])
+      expect((await readdir(genDir)).sort()).toEqual([gen('three'), `${gen('three')}.files`, gen('two'), `${gen('two')}.files`].sort())
     })
 
     it.each([

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readFileList, writeFileList } from '../../src/repo/file-list.js'
+import { placeFileList, readFileList, writeFileList } from '../../src/repo/file-list.js'
 import { systemFs } from '../../src/repo/publish.js'
 import { testDir } from '../helpers/tmp.js'
 
@@ -13,7 +13,16 @@ describe('a generation file list', () => {
       ['cat/pkg/files/run me.sh', { id: 'sha256:ffee', size: 0, executable: true }],
     ])
     await writeFileList(dir, 'g-one', files, systemFs)
-    expect(await readFileList(dir, 'g-one', systemFs)).toEqual(files)
+    // written beside its name, in place only when placed (once the generation is durable)
+    expect(await readFileList(dir, 'g-one', systemFs)).toBeNull()
+    await placeFileList(dir, 'g-one', systemFs)
+    expect(await readFileList(dir, 'g-one', systemFs)).toEqual({ files, durable: true })
+  })
+
+  it('reads a list an older olm wrote (no first line), as one not known durable', async () => {
+    const dir = await testDir()
+    await writeFile(path.join(dir, 'g-one.files'), 'git:01 12 x cat/pkg/x\n')
+    expect(await readFileList(dir, 'g-one', systemFs)).toEqual({ files: new Map([['cat/pkg/x', { id: 'git:01', size: 12, executable: true }]]), durable: false })
   })
 
   it.each([
