@@ -59,9 +59,19 @@ function parseLine(line: string): [string, { id: string; size: number; executabl
   return [line.slice(b + 3), { id: line.slice(0, a), size: Number(line.slice(a + 1, b)), executable: flag === 'x' }]
 }
 
+/** Removes a generation's list, placed or not. Throws when one is there and stays: its generation must not change then. */
 export async function removeFileList(genDir: string, generation: string, fs: Fs): Promise<void> {
   const file = path.join(genDir, fileListName(generation))
-  for (const f of [file, `${file}.tmp`]) await fs.rm(f, { force: true }).catch(() => {})
+  for (const f of [file, `${file}.tmp`]) await fs.rm(f, { force: true })
+}
+
+/**
+ * Removes a placed list of that name before a generation is given the name:
+ * one left beside no generation (a prune or an older olm cut short) would
+ * otherwise vouch for the new one before it is durable.
+ */
+export async function removePlacedList(genDir: string, generation: string, fs: Fs): Promise<void> {
+  await fs.rm(path.join(genDir, fileListName(generation)), { force: true })
 }
 
 /**

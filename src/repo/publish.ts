@@ -5,7 +5,7 @@ import path from 'node:path'
 import { OlmError } from '../errors.js'
 import { isErrno } from '../config/load.js'
 import { type CloneTools, type FoundEntry, type Patch, patchFor, systemCloneTools } from './clone-generation.js'
-import { type FileList, placeFileList, readFileList, removeFileList, writeFileList } from './file-list.js'
+import { type FileList, placeFileList, readFileList, removeFileList, removePlacedList, writeFileList } from './file-list.js'
 import { type Flush, systemFlush } from './flush.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
 
@@ -26,7 +26,7 @@ export const systemFs: Fs = { ...nodeFs, writeFileSync, chmodSync }
  * location, in a hidden directory on the same filesystem (rename needs that).
  *
  *   /var/db/repos/overlayman          -> .overlayman.olm/g-<digest>   (symlink)
- *   /var/db/repos/.overlayman.olm/    g-<digest>/ (current and previous), .stage-*
+ *   /var/db/repos/.overlayman.olm/    g-<digest>/ (current and previous), .stage-*, .doomed-*
  */
 export function generationsDir(location: string): string {
   return path.join(path.dirname(location), `.${path.basename(location)}.olm`)
@@ -124,6 +124,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
     // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
     // Written before the flush, which makes it durable too (else it waits on the disk by itself).
     await writeFileList(genDir, genName, files, fs, !durability.batch || synced)
+    await removePlacedList(genDir, genName, fs)
     await fs.rename(stage, target)
     named = true
     // A patch fsynced as it was written: what is left is the renames in genDir (recycled, named).
@@ -132,7 +133,8 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
     await placeFileList(genDir, genName, fs)
   } catch (err) {
     await pruning
-    await removeFileList(genDir, genName, fs)
+    // Its list first; should that fail, what is left is only debris the next run removes.
+    await removeFileList(genDir, genName, fs).catch(() => {})
     await fs.rm(named ? target : stage, { recursive: true, force: true }).catch(() => {})
     throw wrapWrite(err, location)
   }
@@ -141,7 +143,7 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   } catch (err) {
     await pruning
     // Not published: a generation nobody points at is debris.
-    await removeFileList(genDir, genName, fs)
+    await removeFileList(genDir, genName, fs).catch(() => {})
     await fs.rm(target, { recursive: true, force: true }).catch(() => {})
     throw err
   }
@@ -493,13 +495,19 @@ async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs, tools
   for (const name of await fs.readdir(genDir)) {
     if (keep.has(name.replace(/\.files(\.tmp)?$/, ''))) continue
     // Staging dirs of interrupted runs are debris too; olm holds the lock, so none is live.
-    if (name.startsWith('g-') || name.startsWith('.stage-')) doomed.push(path.join(genDir, name))
+    if (name.startsWith('g-') || name.startsWith('.stage-') || name.startsWith('.doomed-')) doomed.push(path.join(genDir, name))
   }
   if (!doomed.length) return
   // Lists before their generations: one cut short keeps no list of what it lost (see placeFileList).
   const lists = doomed.filter((p) => /\.files(\.tmp)?$/.test(p))
   for (const p of lists) await fs.rm(p, { force: true })
-  const trees = doomed.filter((p) => !lists.includes(p))
+  // Then each tree under a name no generation will have: an rm outliving a killed olm must never
+  // remove a generation the next run publishes under the old name.
+  const trees: string[] = []
+  for (const p of doomed.filter((d) => !lists.includes(d))) {
+    const away = path.basename(p).startsWith('.doomed-') ? p : path.join(genDir, `.doomed-${randomBytes(6).toString('hex')}`)
+    if (away === p || (await fs.rename(p, away).then(() => true, () => false))) trees.push(away)
+  }
   // One rm process, not node's recursive rm: that queues an unlink per file on the four-thread pool
   // the new generation is being written through (it held a 10,000-file publish back 0.4 s).
   if (!trees.length) return

@@ -1,13 +1,15 @@
+import { spawnSync } from 'node:child_process'
 import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises'
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { fileEntry, type WritePlan } from '../../src/repo/plan.js'
 import { systemCloneTools } from '../../src/repo/clone-generation.js'
 import { fileByFile, syncfsFlush, systemFlush } from '../../src/repo/flush.js'
 import { type Fs, generationsDir, listRecyclable, publishPlan, systemFs } from '../../src/repo/publish.js'
 import { registerRepository, replaceSection } from '../../src/repo/repos-conf-entry.js'
-import { snapshotTree } from '../helpers/olm.js'
+import { PROJECT_ROOT, snapshotTree } from '../helpers/olm.js'
 import { testDir } from '../helpers/tmp.js'
 
 function plan(files: Record<string, string>, digest: string): WritePlan {
@@ -100,15 +102,21 @@ describe('publishPlan', () => {
     it('flushes the new generation before the location points at it', async () => {
       const location = path.join(await testDir(), 'overlayman')
       await publishPlan(plan(files, 'one'), location)
-      const seen: { dir: string; live: string; holds: string }[] = []
+      const seen: { dir: string; live: string; holds: string; lists: string[] }[] = []
       const recording = {
         batch: true,
         flush: async (dir: string) =>
-          void seen.push({ dir, live: await readlink(location), holds: await readFile(path.join(dir, 'profiles/repo_name'), 'utf8') }),
+          void seen.push({
+            dir,
+            live: await readlink(location),
+            holds: await readFile(path.join(dir, 'profiles/repo_name'), 'utf8'),
+            lists: (await readdir(generationsDir(location))).filter((n) => n.endsWith('.files')),
+          }),
       }
       await publishPlan(plan({ ...files, 'profiles/repo_name': 'two\n' }, 'two'), location, systemFs, recording)
-      // by its generation's name: the rename to it is made durable too
-      expect(seen).toEqual([{ dir: path.join(generationsDir(location), `g-two${'0'.repeat(21)}`), live: `.overlayman.olm/g-one${'0'.repeat(21)}`, holds: 'two\n' }])
+      // by its generation's name: the rename to it is made durable too; its list is put in place after
+      expect(seen).toEqual([{ dir: path.join(generationsDir(location), `g-two${'0'.repeat(21)}`), live: `.overlayman.olm/g-one${'0'.repeat(21)}`, holds: 'two\n', lists: [`g-one${'0'.repeat(21)}.files`] }])
+      expect(await readdir(generationsDir(location))).toContain(`g-two${'0'.repeat(21)}.files`)
       expect(await readFile(path.join(location, 'profiles/repo_name'), 'utf8')).toBe('two\n')
     })
 
@@ -122,10 +130,11 @@ describe('publishPlan', () => {
       const list = await readFile(`${genOne}.files`)
       await publishPlan(plan({ ...files, 'profiles/repo_name': 'two\n' }, 'two'), location)
       await publishPlan(plan({ ...files, 'profiles/repo_name': 'three\n' }, 'three'), location) // recycles one
-      // what an rm -rf killed halfway, or a power loss before the flush, leaves: some files, some empty
+      // what an rm -rf killed halfway, or a power loss before the flush, leaves: some files, some empty;
+      // with a list, one an older olm left (it put lists in place before the flush): no first line
       await mkdir(path.join(genOne, 'profiles'), { recursive: true })
       await writeFile(path.join(genOne, 'profiles/repo_name'), '')
-      if (withList) await writeFile(`${genOne}.files`, list)
+      if (withList) await writeFile(`${genOne}.files`, list.toString('utf8').split('\n').slice(1).join('\n'))
       await publishPlan(plan({ ...files, 'cat/pkg/files/run.sh': 'echo\n' }, 'one'), location)
       expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await freshlyPublished(plan({ ...files, 'cat/pkg/files/run.sh': 'echo\n' }, 'one'))))
     })
@@ -249,6 +258,10 @@ describe('publishPlan', () => {
         expect(genDirSynced).toBeGreaterThan(named)
         expect(listed).toBeGreaterThan(genDirSynced)
         expect(ops.slice(0, listed + 1).every((o) => o.live === null || o.live === `.overlayman.olm/${gen('two')}`)).toBe(true)
+        // the recycled generation lost its list before it was renamed to be patched
+        const unlisted = at('rm', (o) => o.path === path.join(genDir, `${gen('one')}.files`))
+        expect(unlisted).toBeGreaterThanOrEqual(0)
+        expect(unlisted).toBeLessThan(at('rename', (o) => o.path === path.join(genDir, gen('one'))))
         expect(ops.filter((o) => o.live === `.overlayman.olm/${gen('three')}` && o.op === 'sync').map((o) => o.path)).toEqual([path.dirname(location)])
         expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await freshlyPublished(plan(three, 'three'))))
       })
@@ -271,8 +284,13 @@ describe('publishPlan', () => {
       })
 
       it('an fsync failing publishes nothing and leaves no debris, and the next run succeeds', async () => {
-        const { location, genDir, result } = await publishThree(64, { fault: /cat\/new\/new-1\.ebuild$/ })
+        const { location, genDir, result, ops } = await publishThree(64, { fault: /cat\/new\/new-1\.ebuild$/ })
         expect(String(result)).toMatch(/EIO: injected/)
+        // its list (had it been written) removed before the tree
+        const listGone = ops.findIndex((o) => o.op === 'rm' && o.path === path.join(genDir, `${gen('three')}.files`))
+        const treeGone = ops.findIndex((o) => o.op === 'rm' && o.path.includes('/.stage-') && !o.path.slice(o.path.indexOf('/.stage-') + 1).includes('/'))
+        expect(listGone).toBeGreaterThanOrEqual(0)
+        expect(treeGone).toBeGreaterThan(listGone)
         expect(await readlink(location)).toBe(`.overlayman.olm/${gen('two')}`)
         expect((await readdir(genDir)).filter((n) => !n.startsWith(gen('two')))).toEqual([])
         expect((await publishPlan(plan(three, 'three'), location)).changed).toBe(true)
@@ -280,13 +298,51 @@ describe('publishPlan', () => {
       })
     })
 
+    it('a run killed in its flush leaves nothing the next trusts, not even a list left under its name before', async () => {
+      const gen = (digest: string) => `g-${digest.padEnd(24, '0')}`
+      const one = { ...files, 'cat/a/a-1.ebuild': 'a\n' }
+      const three = { ...files, 'cat/c/c-1.ebuild': 'c\n' }
+      // the list plan three's generation has, as a prune (or an older olm) cut short leaves it beside no generation
+      const elsewhere = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(three, 'three'), elsewhere)
+      const staleList = await readFile(path.join(generationsDir(elsewhere), `${gen('three')}.files`))
+      const location = path.join(await testDir(), 'overlayman')
+      const genDir = generationsDir(location)
+      await publishPlan(plan(one, 'one'), location)
+      await publishPlan(plan({ ...files, 'cat/b/b-1.ebuild': 'b\n' }, 'two'), location)
+      await writeFile(path.join(genDir, `${gen('three')}.files`), staleList)
+      // a run publishing three, killed (SIGKILL, in its own process) inside the flush
+      const module = (rel: string) => JSON.stringify(pathToFileURL(path.join(PROJECT_ROOT, 'dist', rel)).href)
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', `
+        const { publishPlan } = await import(${module('repo/publish.js')})
+        const { fileEntry } = await import(${module('repo/plan.js')})
+        const entries = Object.entries(${JSON.stringify(three)}).map(([rel, text]) => fileEntry(rel, Buffer.from(text), false))
+        await publishPlan({ digest: ${JSON.stringify(plan(three, 'three').digest)}, entries }, ${JSON.stringify(location)}, undefined,
+          { batch: true, fsyncUpTo: 0, flush: async () => process.kill(process.pid, 'SIGKILL') })
+        console.log('not killed')`])
+      expect([killed.signal, killed.stdout.toString()]).toEqual(['SIGKILL', ''])
+      expect(await readdir(genDir)).toContain(gen('three'))
+      // its generation is there under its name, never flushed: the next run must flush what it publishes
+      const flushed: string[] = []
+      await publishPlan(plan(three, 'three'), location, systemFs, { batch: true, fsyncUpTo: 64, flush: async (dir) => void flushed.push(dir) })
+      expect(flushed).toEqual([path.join(genDir, gen('three'))])
+      expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(await freshlyPublished(plan(three, 'three'))))
+    })
+
     it('prunes a generation\'s list before the generation', async () => {
       const gen = (digest: string) => `g-${digest.padEnd(24, '0')}`
       const location = path.join(await testDir(), 'overlayman')
       const genDir = generationsDir(location)
       const tools = systemCloneTools()!
-      const seen: { paths: string[]; lists: string[] }[] = []
-      const watching = { ...tools, removeTrees: async (paths: string[]) => (seen.push({ paths, lists: (await readdir(genDir)).filter((n) => n.endsWith('.files')) }), tools.removeTrees!(paths)) }
+      const seen: { paths: string[]; lists: string[]; names: string[] }[] = []
+      const watching = {
+        ...tools,
+        removeTrees: async (paths: string[]) => {
+          const names = await readdir(genDir)
+          seen.push({ paths, lists: names.filter((n) => n.endsWith('.files')), names })
+          return tools.removeTrees!(paths)
+        },
+      }
       for (const d of ['one', 'two']) await publishPlan(plan({ ...files, x: d }, d), location, systemFs, systemFlush(), watching)
       // two more with lists, as a run cut short leaves them: the first is recycled, the other pruned
       for (const d of ['aaa', 'zzz']) {
@@ -295,9 +351,12 @@ describe('publishPlan', () => {
         await writeFile(path.join(genDir, `g-${d}.files`), 'git:00 2 - cat/x\n')
       }
       await publishPlan(plan({ ...files, x: 'three' }, 'three'), location, systemFs, systemFlush(), watching)
-      // aaa is recycled (the first by name); one (retired) and zzz go, their lists gone already
-      expect(seen.map((s) => s.paths.map((p) => path.basename(p)).sort())).toEqual([[gen('one'), 'g-zzz']])
+      // aaa is recycled (the first by name); one (retired) and zzz go, their lists gone already, and
+      // under names no generation takes (an rm outliving a killed olm never removes a new one)
+      expect(seen).toHaveLength(1)
+      expect(seen[0]!.paths.map((p) => path.basename(p))).toEqual([expect.stringMatching(/^\.doomed-/), expect.stringMatching(/^\.doomed-/)])
       expect(seen[0]!.lists.filter((n) => n.startsWith(gen('one')) || n.startsWith('g-zzz'))).toEqual([])
+      expect(seen[0]!.names.filter((n) => n === gen('one') || n === 'g-zzz')).toEqual([])
       expect((await readdir(genDir)).sort()).toEqual([gen('three'), `${gen('three')}.files`, gen('two'), `${gen('two')}.files`].sort())
     })
 
