@@ -73,7 +73,8 @@ export type Listings = ReadonlyMap<string, Promise<Map<string, FoundEntry> | nul
  * another core (a 10,000-file generation: ~70 ms off a sync that publishes).
  * Nothing is changed. A publish waits for the listing of the one it recycles
  * before renaming it, and trusts it as of when it was taken: olm holds the
- * lock, and nothing but olm writes in the generations directory.
+ * lock, and nothing but olm writes in the generations directory (a killed
+ * olm's cp or rm may still run, in a stage or a .doomed-* tree of its own).
  */
 export async function listRecyclable(location: string, fs: Fs = systemFs, tools: CloneTools | null = systemCloneTools(), durability: Flush = systemFlush()): Promise<Listings> {
   const listings = new Map<string, Promise<Map<string, FoundEntry> | null>>()
@@ -90,10 +91,12 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   const genDir = generationsDir(location)
   const genName = `g-${plan.digest.slice(0, 24)}`
   const current = await currentGeneration(location, fs)
-  if (current === genName) return { changed: false, generation: genName }
+  const target = path.join(genDir, genName)
+  // The same plan is no change, unless its generation is gone (removed by hand, lost by fsck):
+  // then the link would dangle until the plan changed.
+  if (current === genName && (await exists(target, fs))) return { changed: false, generation: genName }
   await fs.mkdir(genDir, { recursive: true, mode: 0o755 })
   await fs.chmod(genDir, 0o755)
-  const target = path.join(genDir, genName)
   const keep = [genName, current ?? '']
   // The generation under its name, before the link names it: a power loss must not leave the
   // link pointing at a name the disk never got. One syncfs covers it; file by file, the directory.
@@ -104,6 +107,9 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
   const there = await exists(target, fs)
   // Cloning needs one flush to make its thousands of links durable; recycling, unless its patch is small.
   const recycled = cloneTools && durability.batch ? await recycleGeneration(genDir, there ? [genName] : [], keep, fs, listings) : null
+  // Where its patch may be fsynced rather than flushed: its list gone and its rename to the stage on
+  // disk before anything in it changes, on a file system that would not keep that order by itself.
+  if (recycled?.durable && durability.fsyncUpTo) await syncOnly(genDir, fs)
   if (there && recycled?.name !== genName) {
     // The list first, here as everywhere: a generation is never left with a list and without all it lists.
     await removeFileList(genDir, genName, fs)
@@ -494,7 +500,8 @@ async function pruneGenerations(genDir: string, keep: Set<string>, fs: Fs, tools
   const doomed: string[] = []
   for (const name of await fs.readdir(genDir)) {
     if (keep.has(name.replace(/\.files(\.tmp)?$/, ''))) continue
-    // Staging dirs of interrupted runs are debris too; olm holds the lock, so none is live.
+    // Staging dirs of interrupted runs are debris too; olm holds the lock, so none is in use by a
+    // run (a killed run's cp may still link into its own stage: rm may then leave some to the next prune).
     if (name.startsWith('g-') || name.startsWith('.stage-') || name.startsWith('.doomed-')) doomed.push(path.join(genDir, name))
   }
   if (!doomed.length) return

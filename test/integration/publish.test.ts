@@ -66,6 +66,16 @@ describe('publishPlan', () => {
     expect(await readlink(location)).toBe(`.overlayman.olm/g-ccc${'0'.repeat(21)}`)
   })
 
+  it('publishes the same plan again when its generation is gone, rather than leave the link dangling', async () => {
+    const location = path.join(await testDir(), 'overlayman')
+    const p = plan({ 'profiles/repo_name': 'overlayman\n', 'cat/pkg/pkg-1.ebuild': 'EAPI=8\n' }, 'aaa')
+    await publishPlan(p, location)
+    await nodeFs.rm(path.join(generationsDir(location), await readlink(location).then((l) => path.basename(l))), { recursive: true })
+    expect((await publishPlan(p, location)).changed).toBe(true)
+    expect(await readFile(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
+    expect((await publishPlan(p, location)).changed).toBe(false)
+  })
+
   it.each([
     ['the mode probe', 'open', /\.olm-mode-probe\/f$/, 'EIO'],
     ['a new file', 'writeFileSync', /cat\/other\/x$/, 'ENOSPC'],
@@ -252,12 +262,14 @@ describe('publishPlan', () => {
         }
         // then the generation named, its directory fsynced, its list put in place, and only then the link
         const named = at('rename', (o) => o.to === path.join(genDir, gen('three')))
-        const genDirSynced = at('sync', (o) => o.path === genDir)
+        const genDirSynced = ops.findLastIndex((o) => o.op === 'sync' && o.path === genDir)
         const listed = at('rename', (o) => o.to === path.join(genDir, `${gen('three')}.files`))
         expect(named).toBeGreaterThan(Math.max(...syncs.map(([, i]) => i)))
         expect(genDirSynced).toBeGreaterThan(named)
         expect(listed).toBeGreaterThan(genDirSynced)
         expect(ops.slice(0, listed + 1).every((o) => o.live === null || o.live === `.overlayman.olm/${gen('two')}`)).toBe(true)
+        // the generations directory fsynced (the recycle on disk) before anything in the stage changed
+        expect(at('sync', (o) => o.path === genDir)).toBeLessThan(ops.findIndex((o) => inside(o.path) !== null))
         // the recycled generation lost its list before it was renamed to be patched
         const unlisted = at('rm', (o) => o.path === path.join(genDir, `${gen('one')}.files`))
         expect(unlisted).toBeGreaterThanOrEqual(0)
