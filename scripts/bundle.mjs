@@ -10,9 +10,10 @@ import { build } from 'esbuild'
 // Chunks are named by their hashes: the last build's would otherwise stay beside the new ones.
 for (const name of await readdir('dist').catch(() => [])) if (/^olm[-.].*\.mjs(\.map)?$/.test(name)) await rm(`dist/${name}`)
 
-// node-tar (tarball overlays only) goes to a chunk of its own, loaded by the first tarball: parsing
-// its 116 KB was ~6 ms of every start (the import of the bundle, alternated, median of 25:
-// 39.6 -> 33.3 ms; quartile 36.7 -> 29.1 ms). A few modules both use go to shared chunks.
+// Split: what is imported on first use (the tarball source, which fetch.ts imports so, and node-tar
+// with it) goes to chunks of its own, loaded by the first tarball overlay. V8 parsed node-tar's
+// 116 KB at every start: ~6 ms (the import of the bundle, alternated, median of 25: 39.6 -> 33.3
+// ms; quartile 36.7 -> 29.1 ms). What both use goes to a shared chunk.
 await build({
   entryPoints: { olm: 'dist/cli/main.js' },
   outdir: 'dist',

@@ -1,5 +1,6 @@
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import * as tar from 'tar'
 import type { ReadEntry } from 'tar'
 import { OlmError } from '../errors.js'
 import { digestDir, openDirTree } from './dir-tree.js'
@@ -98,7 +99,7 @@ export async function openTarTree(cacheDir: string, overlay: string): Promise<Ov
 async function extractChecked(archive: string, stageDir: string, opts: FetchTarOptions): Promise<string> {
   const plan = await inspectArchive(archive, opts)
   await mkdir(stageDir)
-  await (await loadTar()).x({
+  await tar.x({
     file: archive,
     cwd: stageDir,
     strict: true,
@@ -116,13 +117,6 @@ async function extractChecked(archive: string, stageDir: string, opts: FetchTarO
   return root
 }
 
-/**
- * node-tar, loaded by the first tarball: most runs fetch git overlays only, and evaluating it (with
- * the built-in modules it needs) was ~6 ms of every olm start (import of the bundle, median of 15:
- * 36.1 -> 29.6 ms).
- */
-const loadTar = () => import('tar')
-
 const SAFE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'])
 
 interface EntryInfo {
@@ -138,7 +132,7 @@ async function inspectArchive(archive: string, opts: FetchTarOptions): Promise<{
   let totalBytes = 0
   const maxBytes = opts.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED
   try {
-    await (await loadTar()).t({
+    await tar.t({
       file: archive,
       strict: true,
       onReadEntry: (e) => {
