@@ -123,11 +123,6 @@ async function noChangeSync(ctx) {
 }
 
 /**
- * `where`: 'in' bumps 10 packages as touchPackages picks them (many in the 1,157-package closure
- * of add50); 'elsewhere' 10 outside the closure (the usual upstream commit for one user); 'one'
- * one package of the closure and nine outside it (a commit touching one package the user has).
- */
-/**
  * Another writer's unflushed data on the file system (`dirtyMb` MB, written by dd just before each
  * timed run and deleted after), as a running emerge leaves it: what a flush of the whole file
  * system would wait for.
@@ -140,6 +135,12 @@ function leaveUnflushed(work, dirtyMb) {
   return () => execFileSync('rm', ['-f', file])
 }
 
+/**
+ * `where`: 'in' bumps 10 packages as touchPackages picks them (many in the 1,157-package closure
+ * of add50); 'elsewhere' 10 outside the closure (the usual upstream commit for one user); 'one'
+ * one package of the closure and nine outside it (a commit touching one package the user has).
+ * `dirtyMb`: each timed run, olm's and git's, with that much of another writer's data unflushed.
+ */
 async function incrementalSync(ctx, add, where = 'in', base = 0, dirtyMb = 0) {
   const { work, big, server } = ctx
   const rows = []
