@@ -28,6 +28,8 @@ export interface FoundEntry {
   type: string
   size: number
   mode: number
+  /** mtime in ns, as fs.Stats' mtimeNs says it */
+  mtime: string
 }
 
 /** The system's cp and find (and rm), by absolute path; null where cp or find is missing. */
@@ -40,7 +42,7 @@ export function systemCloneTools(): CloneTools | null {
     ...(rm ? { removeTrees: async (paths: string[]) => void (await run(rm, ['-rf', '--', ...paths])) } : {}),
     // GNU find's -printf; elsewhere (busybox) find fails and olm writes file by file.
     list: async (dir) => {
-      const out = await run(find, [dir, '-mindepth', '1', '-printf', '%y %s %m %P\\0']).catch(() => null)
+      const out = await run(find, [dir, '-mindepth', '1', '-printf', '%y %s %m %T@ %P\\0']).catch(() => null)
       return out === null ? null : parseFound(out)
     },
     // Several cp at once over the top-level entries, shared out by their file counts: the links are
@@ -69,17 +71,33 @@ export function shareOut<T>(items: readonly T[], weight: (item: T) => number, n:
   return groups.map((g) => g.items).filter((g) => g.length > 0)
 }
 
-/** `find -printf '%y %s %m %P\0'` records; one that is not such a record is left out. By hand, not by a regular expression: 10,000 records ~20 -> ~8 ms. */
+/**
+ * `find -printf '%y %s %m %T@ %P\0'` records; one that is not such a record is left out. By hand,
+ * not by a regular expression: 10,000 records ~20 -> ~8 ms. %T@ is seconds with a fraction (GNU
+ * find prints ten digits of it): as ns, the way fs.Stats' mtimeNs says it.
+ */
 export function parseFound(out: string): Map<string, FoundEntry> {
   const found = new Map<string, FoundEntry>()
   for (const record of out.split('\0')) {
     const b = record.indexOf(' ', 2)
     const c = record.indexOf(' ', b + 1)
-    if (record[1] !== ' ' || record[0] === ' ' || b <= 2 || c <= b + 1 || c + 1 >= record.length) continue
+    const d = record.indexOf(' ', c + 1)
+    if (record[1] !== ' ' || record[0] === ' ' || b <= 2 || c <= b + 1 || d <= c + 1 || d + 1 >= record.length) continue
     if (!allIn(record, 2, b, 48, 57) || !allIn(record, b + 1, c, 48, 55)) continue
-    found.set(record.slice(c + 1), { type: record[0]!, size: Number(record.slice(2, b)), mode: parseInt(record.slice(b + 1, c), 8) })
+    const mtime = nanoseconds(record.slice(c + 1, d))
+    if (mtime === null) continue
+    found.set(record.slice(d + 1), { type: record[0]!, size: Number(record.slice(2, b)), mode: parseInt(record.slice(b + 1, c), 8), mtime })
   }
   return found
+}
+
+/** "1795985026.4287177280" as "1795985026428717728"; null for what is no such number. */
+function nanoseconds(t: string): string | null {
+  const dot = t.indexOf('.')
+  const whole = dot < 0 ? t : t.slice(0, dot)
+  const fraction = dot < 0 ? '' : t.slice(dot + 1)
+  if (whole === '' || !allIn(whole, 0, whole.length, 48, 57) || !allIn(fraction, 0, fraction.length, 48, 57)) return null
+  return BigInt(whole + fraction.padEnd(9, '0').slice(0, 9)).toString()
 }
 
 /** Whether every character of s in [from, to) has a code in [lo, hi]. */
@@ -102,7 +120,8 @@ export interface Patch {
 /**
  * What turns a clone of the previous generation (`found`, its `list`) into
  * the plan's. A file is kept when the list names the same content and mode
- * and the file still has the listed size and mode; symlinks are always
+ * and the file still has the listed size, mode and mtime (an edit in place may
+ * keep the size; a list without mtimes keeps nothing); symlinks are always
  * written again (there are few).
  */
 export function patchFor(entries: readonly PlanEntry[], list: FileList, found: ReadonlyMap<string, FoundEntry>): Patch {
@@ -114,7 +133,13 @@ export function patchFor(entries: readonly PlanEntry[], list: FileList, found: R
     const listed = e.kind === 'file' ? list.get(e.relPath) : undefined
     const f = found.get(e.relPath)
     const same =
-      e.kind === 'file' && listed?.id === e.id && listed.executable === e.executable && f?.type === 'f' && f.size === listed.size && f.mode === (e.executable ? 0o755 : 0o644)
+      e.kind === 'file' &&
+      listed?.id === e.id &&
+      listed.executable === e.executable &&
+      f?.type === 'f' &&
+      f.size === listed.size &&
+      f.mode === (e.executable ? 0o755 : 0o644) &&
+      f.mtime === listed.mtime
     if (same) kept.set(e.relPath, listed)
     else write.push(e)
   }

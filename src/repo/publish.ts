@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, writeFileSync } from 'node:fs'
+import { chmodSync, lstatSync, writeFileSync } from 'node:fs'
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import { OlmError } from '../errors.js'
@@ -17,9 +17,10 @@ import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './pla
 export type Fs = Pick<typeof nodeFs, 'mkdir' | 'mkdtemp' | 'open' | 'rename' | 'rm' | 'symlink' | 'readlink' | 'lstat' | 'readdir' | 'chmod' | 'readFile' | 'link'> & {
   writeFileSync: typeof writeFileSync
   chmodSync: typeof chmodSync
+  lstatSync: typeof lstatSync
 }
 
-export const systemFs: Fs = { ...nodeFs, writeFileSync, chmodSync }
+export const systemFs: Fs = { ...nodeFs, writeFileSync, chmodSync, lstatSync }
 
 /**
  * Where the generations of a repository live: beside the configured
@@ -346,8 +347,8 @@ async function writeInto(entries: PlanEntry[], root: string, fs: Fs, previous: P
   const files: FileList = new Map()
   await settleAll(
     entries.map((e) => async () => {
-      const size = await writeEntry(e, path.join(root, e.relPath), fs, previous, fsync, modes)
-      if (e.kind === 'file') files.set(e.relPath, { id: e.id, size: size!, executable: e.executable })
+      const written = await writeEntry(e, path.join(root, e.relPath), fs, previous, fsync, modes)
+      if (e.kind === 'file') files.set(e.relPath, { id: e.id, executable: e.executable, ...written! })
     }),
   )
   return { files, dirs, made }
@@ -376,18 +377,24 @@ async function makeDirs(entries: PlanEntry[], root: string, fs: Fs): Promise<{ d
   return { dirs, made }
 }
 
-/** Writes one entry; for a file, returns its size. */
-async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous | null, fsync: boolean, modes: Modes): Promise<number | undefined> {
+/** What the file list says of a file besides its id and mode. */
+interface OnDisk {
+  size: number
+  mtime: string
+}
+
+/** Writes one entry; for a file, returns its size and mtime. */
+async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous | null, fsync: boolean, modes: Modes): Promise<OnDisk | undefined> {
   if (e.kind === 'symlink') return void (await fs.symlink(e.target, file))
   // Generations are never modified once published: a file the previous one
   // already holds, byte for byte and mode for mode, is shared by a hard link
   // instead of being written and fsynced again.
   if (previous) {
     const old = path.join(previous.dir, e.relPath)
-    const size = await sameFileSize(old, e, previous.files, fs)
-    if (size !== null) {
+    const same = await sameFile(old, e, previous.files, fs)
+    if (same !== null) {
       await fs.link(old, file)
-      return size
+      return same
     }
   }
   // Modes are exactly 0644 or 0755: never setuid/setgid/world-writable, whatever the umask or the overlay said.
@@ -401,7 +408,7 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous
     // 10,609 files of a 1,157-package repository 1.1-1.5 s, synchronously 0.6-0.8 s (bench VM).
     fs.writeFileSync(file, content, { flag: 'wx', mode })
     if (!modes.exact) fs.chmodSync(file, mode)
-    return content.length
+    return { size: content.length, mtime: fs.lstatSync(file, { bigint: true }).mtimeNs.toString() }
   }
   const fh = await fs.open(file, 'wx', mode)
   try {
@@ -409,25 +416,27 @@ async function writeEntry(e: PlanEntry, file: string, fs: Fs, previous: Previous
     // fdatasync may leave a changed mode behind (it makes durable what reading the data needs).
     if (!modes.exact) await fh.chmod(mode)
     await (modes.exact ? fh.datasync() : fh.sync())
+    return { size: content.length, mtime: (await fh.stat({ bigint: true })).mtimeNs.toString() }
   } finally {
     await fh.close()
   }
-  return content.length
 }
 
 /**
- * The size of the previous generation's file when it holds what `e` names:
- * by its file list (id, size and mode checked against the file) without
- * reading it, or, with no list, by reading and hashing it. Null otherwise.
+ * The size and mtime of the previous generation's file when it holds what
+ * `e` names: by its file list (id, size, mode and mtime checked against the
+ * file) without reading it, or, with no list or an older olm's without
+ * mtimes, by reading and hashing it. Null otherwise.
  */
-async function sameFileSize(file: string, e: FileEntry, list: FileList | null, fs: Fs): Promise<number | null> {
+async function sameFile(file: string, e: FileEntry, list: FileList | null, fs: Fs): Promise<OnDisk | null> {
   const listed = list?.get(e.relPath)
   if (list && (!listed || listed.id !== e.id || listed.executable !== e.executable)) return null
   try {
-    const st = await fs.lstat(file)
-    if (!st.isFile() || (st.mode & 0o7777) !== (e.executable ? 0o755 : 0o644)) return null
-    if (listed) return st.size === listed.size ? st.size : null
-    return contentId(await fs.readFile(file), e.id) === e.id ? st.size : null
+    const st = await fs.lstat(file, { bigint: true })
+    if (!st.isFile() || Number(st.mode & 0o7777n) !== (e.executable ? 0o755 : 0o644)) return null
+    const onDisk = { size: Number(st.size), mtime: st.mtimeNs.toString() }
+    if (listed?.mtime !== undefined) return onDisk.size === listed.size && onDisk.mtime === listed.mtime ? onDisk : null
+    return contentId(await fs.readFile(file), e.id) === e.id ? onDisk : null
   } catch (err) {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null
     throw err

@@ -218,8 +218,8 @@ describe('publishPlan', () => {
             ops.push({ op: 'create', path: file, live: null })
             return (systemFs.writeFileSync as (...a: unknown[]) => void)(file, ...rest)
           }) as Fs['writeFileSync'],
-          lstat: (async (p: string) => {
-            const st = await systemFs.lstat(p)
+          lstat: (async (p: string, o?: { bigint?: boolean }) => {
+            const st = await systemFs.lstat(p, o as never)
             if (opts.probeSays === undefined || !/\.olm-mode-probe(\/f)?$/.test(p)) return st
             return Object.assign(Object.create(Object.getPrototypeOf(st) as object), st, { mode: (st.mode & ~0o7777) | opts.probeSays })
           }) as Fs['lstat'],
@@ -532,6 +532,25 @@ describe('publishPlan', () => {
   describe('a file the previous generation holds is shared, not written again', () => {
     const files = { 'profiles/repo_name': 'overlayman\n', 'cat/pkg/pkg-1.ebuild': 'EAPI=8\n', 'cat/pkg/files/run.sh': '#!/bin/sh\n' }
     const ino = async (location: string, rel: string) => (await lstat(path.join(location, rel))).ino
+
+    it.each([
+      ['shared from the live generation', 1],
+      ['kept in the one recycled', 2],
+    ])('unless edited in place, keeping its size: it is written anew when %s', async (_, later) => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(files, 'one'), location)
+      await publishPlan(plan({ ...files, x: '2' }, 'two'), location)
+      // an editor writing in place: the inode every generation shares, the same size, a later mtime
+      await new Promise((r) => setTimeout(r, 20))
+      const fh = await nodeFs.open(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'r+')
+      await fh.write('eapi=8\n', 0)
+      await fh.close()
+      for (let i = 0; i < later; i++) await publishPlan(plan({ ...files, x: `${3 + i}` }, `n${i}`), location)
+      expect(await readFile(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
+      const fresh = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan({ ...files, x: `${2 + later}` }, `n${later - 1}`), fresh, systemFs, systemFlush(), null)
+      expect(await snapshotTree(location + '/')).toEqual(await snapshotTree(fresh + '/'))
+    })
 
     it.each([
       ['by the list of its files', async () => {}],

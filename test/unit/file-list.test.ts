@@ -9,14 +9,23 @@ describe('a generation file list', () => {
   it('reads back what was written, paths with spaces included', async () => {
     const dir = await testDir()
     const files = new Map([
-      ['cat/pkg/pkg-1.ebuild', { id: 'git:0123abcd', size: 120, executable: false }],
-      ['cat/pkg/files/run me.sh', { id: 'sha256:ffee', size: 0, executable: true }],
+      ['cat/pkg/pkg-1.ebuild', { id: 'git:0123abcd', size: 120, executable: false, mtime: '1795985026428717728' }],
+      ['cat/pkg/files/run me.sh', { id: 'sha256:ffee', size: 0, executable: true, mtime: '1795985026000000000' }],
     ])
     await writeFileList(dir, 'g-one', files, systemFs)
     // written beside its name, in place only when placed (once the generation is durable)
     expect(await readFileList(dir, 'g-one', systemFs)).toBeNull()
     await placeFileList(dir, 'g-one', systemFs)
     expect(await readFileList(dir, 'g-one', systemFs)).toEqual({ files, durable: true })
+  })
+
+  it.each([
+    ['no mtime', 'olm file list 2\ngit:01 12 x cat/pkg/x\n'],
+    ['an mtime that is no number', 'olm file list 2\ngit:01 12 x 17959850x6 cat/pkg/x\n'],
+  ])('is no list with the first line and %s', async (_, text) => {
+    const dir = await testDir()
+    await writeFile(path.join(dir, 'g-one.files'), text)
+    expect(await readFileList(dir, 'g-one', systemFs)).toBeNull()
   })
 
   it('reads a list an older olm wrote (no first line), as one not known durable', async () => {
