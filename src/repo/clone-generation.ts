@@ -13,10 +13,10 @@ import type { PlanEntry } from './plan.js'
  * whole tree in a few processes (`cp -al`: 0.33 s for 10,000 files on the
  * bench VM, where one node fs call per file took 0.8-1.6 s). `find -printf` lists
  * the previous generation first, so a file that no longer matches its list
- * (size, mode) is written again instead of shared.
+ * (size, mode, mtime) is written again instead of shared.
  */
 export interface CloneTools {
-  /** Every entry of a generation by path: type f/d/l, size, permission bits. */
+  /** Every entry of a generation by path: type f/d/l, size, permission bits, mtime. */
   list(dir: string): Promise<Map<string, FoundEntry> | null>
   /** `weights`: how many files each top-level entry of `from` holds, to share the work out evenly */
   clone(from: string, to: string, weights?: ReadonlyMap<string, number>): Promise<void>
@@ -84,8 +84,9 @@ export function parseFound(out: string): Map<string, FoundEntry> {
     const d = record.indexOf(' ', c + 1)
     if (record[1] !== ' ' || record[0] === ' ' || b <= 2 || c <= b + 1 || d <= c + 1 || d + 1 >= record.length) continue
     if (!allIn(record, 2, b, 48, 57) || !allIn(record, b + 1, c, 48, 55)) continue
-    const mtime = nanoseconds(record.slice(c + 1, d))
-    if (mtime === null) continue
+    // An mtime that is no such number (one before 1970, which find prints wrongly) is one no list
+    // names: the file is written again. Leaving it out would leave it in the way of that write.
+    const mtime = nanoseconds(record.slice(c + 1, d)) ?? ''
     found.set(record.slice(d + 1), { type: record[0]!, size: Number(record.slice(2, b)), mode: parseInt(record.slice(b + 1, c), 8), mtime })
   }
   return found

@@ -3,7 +3,7 @@ import { isErrno } from '../config/load.js'
 import type { Fs } from './publish.js'
 
 /**
- * What a generation holds, file by file: its content id, size and mode. Kept
+ * What a generation holds, file by file: its content id, size, mode and mtime. Kept
  * as `<generation>.files` beside the generation (portage never sees it), so
  * the next publish knows which files it can share without reading them.
  */
@@ -70,7 +70,8 @@ function parseLine(line: string, withMtime: boolean): [string, ListedFile] | nul
   const file: ListedFile = { id: line.slice(0, a), size: Number(line.slice(a + 1, b)), executable: flag === 'x' }
   if (!withMtime) return [line.slice(b + 3), file]
   const c = line.indexOf(' ', b + 3)
-  if (c <= b + 3 || c + 1 >= line.length || !digits(line, b + 3, c)) return null
+  // A file can have an mtime before 1970: negative.
+  if (c <= b + 3 || c + 1 >= line.length || !digits(line, line[b + 3] === '-' ? b + 4 : b + 3, c)) return null
   file.mtime = line.slice(b + 3, c)
   return [line.slice(c + 1), file]
 }

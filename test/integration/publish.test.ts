@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises'
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
@@ -532,6 +532,24 @@ describe('publishPlan', () => {
   describe('a file the previous generation holds is shared, not written again', () => {
     const files = { 'profiles/repo_name': 'overlayman\n', 'cat/pkg/pkg-1.ebuild': 'EAPI=8\n', 'cat/pkg/files/run.sh': '#!/bin/sh\n' }
     const ino = async (location: string, rel: string) => (await lstat(path.join(location, rel))).ino
+
+    it('unless its mtime is before 1970 (which find prints wrongly): written anew, and the publishes go on', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(files, 'one'), location)
+      await publishPlan(plan({ ...files, x: '2' }, 'two'), location)
+      execFileSync('touch', ['-d', '@-5', path.join(location, 'cat/pkg/pkg-1.ebuild')])
+      for (const d of ['n0', 'n1', 'n2']) expect((await publishPlan(plan({ ...files, x: d }, d), location)).changed).toBe(true)
+      expect((await lstat(path.join(location, 'cat/pkg/pkg-1.ebuild'))).mtimeMs).toBeGreaterThan(0)
+      expect(await readFile(path.join(location, 'cat/pkg/pkg-1.ebuild'), 'utf8')).toBe('EAPI=8\n')
+    })
+
+    it('with the mtime a file written and fsynced one by one came out with: it stays one inode', async () => {
+      const location = path.join(await testDir(), 'overlayman')
+      await publishPlan(plan(files, 'one'), location, systemFs, fileByFile)
+      const first = await ino(location, 'cat/pkg/pkg-1.ebuild')
+      for (const d of ['two', 'three', 'four']) await publishPlan(plan({ ...files, x: d }, d), location, systemFs, fileByFile)
+      expect(await ino(location, 'cat/pkg/pkg-1.ebuild')).toBe(first)
+    })
 
     it.each([
       ['shared from the live generation', 1],

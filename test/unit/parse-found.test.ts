@@ -40,8 +40,10 @@ describe('parseFound', () => {
     const found = parseFound(
       [`f 12 644 ${t} good`, `f x 644 ${t} bad-size`, `f 12 648 ${t} bad-mode`, `f 12 644 ${t} `, `ff 12 644 ${t} two-letter-type`, ` 12 644 ${t} no-type`, `f 12 644 ${t}`, 'f 12 644 17x5.1 bad-time', 'f 12 644 no-time', ''].join('\0'),
     )
-    expect([...found.keys()]).toEqual(['good'])
+    // a time that is no number (find prints one before 1970 wrongly) is kept as one nothing matches
+    expect([...found.keys()]).toEqual(['good', 'bad-time'])
     expect(found.get('good')!.mtime).toBe('1795985026428717728')
+    expect(found.get('bad-time')!.mtime).toBe('')
   })
 
   it.each([
