@@ -127,7 +127,6 @@ async function publish(plan: WritePlan, location: string, fs: Fs, durability: Fl
     const live = current === null ? null : path.join(genDir, current)
     const previous = live && (await exists(live, fs)) ? { dir: live, files: (await readFileList(genDir, current!, fs))?.files ?? null } : null
     const { files, synced } = await writeEntries(plan.entries, stage, fs, previous, durability, cloneTools, recycled)
-    await fs.chmod(stage, 0o755)
     // Beside the generation, not in it: portage never sees it; the next publish reuses by it.
     // Written before the flush, which makes it durable too (else it waits on the disk by itself).
     await writeFileList(genDir, genName, files, fs, !durability.batch || synced)

@@ -65,7 +65,7 @@ describe.skipIf(missing).concurrent('modes and ownership of what olm writes', ()
       for (const [rel, e] of await snapshotTree(dir)) if (e.type !== 'symlink') expect([dir, rel, e.mode & 0o7002]).toEqual([dir, rel, 0])
   })
 
-  it('under umask 077, a generation recycled and patched file by file (fsynced, not flushed)', async () => {
+  it('under umask 077, a generation recycled and patched (a small patch: fsynced file by file)', async () => {
     const root = path.join(work, 'root-recycled')
     await makeRoot(root, { serverUrl: server.url, overlays: { small: 'small.git' } })
     // three publishes: the third patches the first, a small patch made durable by fsyncs
