@@ -8,9 +8,9 @@ import type { OverlaySource } from '../overlay/registry.js'
 import type { LocalReadLog } from '../local/local-reads.js'
 import type { OverlayTree } from '../overlay/tree.js'
 import { buildPlan, type WritePlan } from '../repo/plan.js'
-import { acquireLock } from '../repo/lock.js'
+import { acquireLock, type LockOptions } from '../repo/lock.js'
 import { collectGarbage } from '../util/collect-garbage.js'
-import { currentGeneration, generationsDir, listRecyclable, publishPlan } from '../repo/publish.js'
+import { currentGeneration, generationName, generationsDir, isPublished, listRecyclable, type Listings, type PublishResult, publishPlan } from '../repo/publish.js'
 import { registerRepository } from '../repo/repos-conf-entry.js'
 import type { Closure } from '../resolve/closure-types.js'
 import { resolveClosure } from '../resolve/closure.js'
@@ -62,13 +62,14 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
   const requests = opts.requests ?? ctx.requests
   const names = [...new Set(requests.map((r) => r.overlay))]
   const sources = await resolveSources(ctx, names, { refresh: !opts.pretend, signal: opts.signal })
-  // Pretend fetches too (the cache is disposable), so it serializes like any run.
-  const lock = await acquireLock(ctx.cacheDir, {
+  const lockOptions: LockOptions = {
     command: opts.command,
     waitMs: opts.lockWaitMs ?? 15 * 60_000,
     now: ctx.now,
     onWait: (h) => ctx.report.emit({ type: 'info', message: `waiting for pid ${h.pid} (olm ${h.command}, since ${h.started}) to finish` }),
-  })
+  }
+  // Pretend fetches too (the cache is disposable), so it serializes like any run.
+  const lock = await acquireLock(ctx.cacheDir, lockOptions)
   // Cache writes that need not hold the sync up: done before the lock is let go.
   const background: Promise<void>[] = []
   try {
@@ -84,17 +85,17 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     // Publishing lists the generation it will build in; that can start now, beside the resolving.
     // Every listing has ended before the lock is let go, used or not (a failed resolve, no change).
     const listings = opts.pretend ? null : listRecyclable(ctx.location)
-    if (listings) background.push(listings.then((started) => Promise.allSettled(started.values())).then(() => {}))
+    if (listings) background.push(listings.then((started) => Promise.allSettled([...started.values()].map((l) => l.found))).then(() => {}))
     const { outcome, plan, changes } = await resolveAndPlan(ctx, opts, requests, recorder.trees, recorder.localReads, background)
     collectGarbage() // the resolver's structures, before publishing allocates
     const result: SyncResult = { outcome, plan, fetched, failed, repoChanged: false, reposConfChanged: false, changes }
     if (opts.pretend) {
-      result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== `g-${plan.digest.slice(0, 24)}`
+      result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== generationName(plan)
       return result
     }
     const undo = await opts.beforePublish?.()
     const published = await Promise.resolve(listings)
-      .then((listed) => publishPlan(plan, ctx.location, undefined, undefined, undefined, listed ?? undefined))
+      .then((listed) => publishLocked(plan, ctx.location, listed ?? undefined, lockOptions))
       .catch(async (err: unknown) => {
         if (undo) await undo().catch(() => {}) // the publish error is the one to report
         throw err
@@ -113,6 +114,36 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
       await lock.release()
     }
   }
+}
+
+/**
+ * Publishes under a second lock, in the generations directory: the one in
+ * cache-dir does not guard them from an olm that took another (cache-dir
+ * deleted while a sync ran, another configuration naming the same location),
+ * whose prune or recycling would take what this one writes. Taken only when
+ * there is something to write: a sync that changes nothing touches nothing
+ * outside cache-dir.
+ */
+async function publishLocked(plan: WritePlan, location: string, listings: Listings | undefined, lockOptions: LockOptions): Promise<PublishResult> {
+  if (await isPublished(plan, location)) return { changed: false, generation: generationName(plan) }
+  const lock = await acquireLock(generationsDir(location), lockOptions)
+  let published: PublishResult
+  try {
+    published = await publishPlan(plan, location, undefined, undefined, undefined, listings)
+  } catch (err) {
+    await lock.release().catch(() => {}) // the publish error is the one to report
+    throw err
+  }
+  // Published, so live: a lock that cannot be removed is a warning, like any failure after the
+  // swap (add and remove would undo their edit of a request the repository holds). Its holder is
+  // gone once olm exits; the next publish takes it over.
+  return lock.release().then(
+    () => published,
+    (err: Error) => {
+      const warning = `published ${location}, but could not remove the lock in ${generationsDir(location)} (${err.message}); the next sync that writes takes it over`
+      return { ...published, warning: published.warning ? `${published.warning}\n${warning}` : warning }
+    },
+  )
 }
 
 async function fetchAll(ctx: Context, sources: OverlaySource[], opts: SyncOptions): Promise<FetchedOverlay[]> {

@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { isErrno } from '../config/load.js'
@@ -13,6 +13,8 @@ export interface LockHolder {
   started: string
   /** process start time from /proc, so a reused pid is not taken for the holder */
   startTicks?: string
+  /** its pid namespace (/proc/self/ns/pid): a pid means nothing in another, as on another host */
+  pidns?: string
 }
 
 export interface LockOptions {
@@ -28,14 +30,15 @@ export interface Lock {
 }
 
 /**
- * One olm at a time (contract "One at a time"): an O_EXCL lock file in the
- * cache dir. A lock whose holder died (same host, pid gone or reused) is
- * taken over; the takeover itself is serialized by a second O_EXCL file so two
- * waiters cannot both decide the same lock is stale.
+ * One olm at a time (contract "One at a time"): an O_EXCL lock file `lock`
+ * in dir (the cache dir; the generations directory too while publishing). A
+ * lock whose holder died (same host and pid namespace, pid gone or reused)
+ * is taken over; the takeover itself is serialized by a second O_EXCL file so
+ * two waiters cannot both decide the same lock is stale.
  */
-export async function acquireLock(cacheDir: string, opts: LockOptions): Promise<Lock> {
-  await fs.mkdir(cacheDir, { recursive: true, mode: 0o755 })
-  const file = path.join(cacheDir, 'lock')
+export async function acquireLock(dir: string, opts: LockOptions): Promise<Lock> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 })
+  const file = path.join(dir, 'lock')
   // Re-entrant within one process: a command takes the lock before it reads
   // its configuration, and the sync it then runs takes it again.
   const mine = held.get(file)
@@ -55,7 +58,7 @@ async function releaseHeld(file: string): Promise<void> {
 }
 
 async function acquireFile(file: string, opts: LockOptions): Promise<Lock> {
-  const me: LockHolder = { pid: process.pid, host: os.hostname(), command: opts.command, started: opts.now().toISOString(), startTicks: startTicks(process.pid) }
+  const me: LockHolder = { pid: process.pid, host: os.hostname(), command: opts.command, started: opts.now().toISOString(), startTicks: startTicks(process.pid), pidns: ownPidNamespace() }
   const deadline = Date.now() + opts.waitMs
   let told = false
   await removeDeadTemps(file)
@@ -72,7 +75,9 @@ async function acquireFile(file: string, opts: LockOptions): Promise<Lock> {
     }
     if (Date.now() >= deadline) {
       const who = holder ? `pid ${holder.pid} on ${holder.host} (olm ${holder.command}, since ${holder.started})` : 'another olm'
-      throw new OlmError('LOCKED', `${who} holds ${file}; try again later`, { file })
+      // A holder on another host or in another container may have died without olm here being able to tell.
+      const unseen = holder && !canJudge(holder) ? '; olm cannot see that process from here: if it no longer runs, remove the file' : ''
+      throw new OlmError('LOCKED', `${who} holds ${file}; try again later${unseen}`, { file })
     }
     await new Promise((r) => setTimeout(r, 100 + Math.random() * 150))
   }
@@ -130,8 +135,15 @@ async function readHolder(file: string): Promise<LockHolder | null> {
   }
 }
 
+/** Whether the holder's pid can be looked up here: not on another host, nor in another pid namespace (a container sharing the directory). */
+function canJudge(h: LockHolder): boolean {
+  if (h.host !== os.hostname()) return false
+  const mine = ownPidNamespace()
+  return h.pidns === undefined || mine === undefined || h.pidns === mine
+}
+
 function isStale(h: LockHolder): boolean {
-  if (h.host !== os.hostname()) return false // cannot see other hosts' processes
+  if (!canJudge(h)) return false
   try {
     process.kill(h.pid, 0)
   } catch (err) {
@@ -164,6 +176,19 @@ async function takeOverStale(file: string, stale: LockHolder | null): Promise<vo
 async function release(file: string, me: LockHolder): Promise<void> {
   const now = await readHolder(file)
   if (now && now.pid === me.pid && now.started === me.started) await fs.rm(file, { force: true })
+}
+
+let pidNamespace: string | undefined | null = null
+
+function ownPidNamespace(): string | undefined {
+  if (pidNamespace === null) {
+    try {
+      pidNamespace = readlinkSync('/proc/self/ns/pid')
+    } catch {
+      pidNamespace = undefined
+    }
+  }
+  return pidNamespace
 }
 
 function startTicks(pid: number): string | undefined {

@@ -64,8 +64,27 @@ export async function publishPlan(
   }
 }
 
-/** Listings (`CloneTools.list`) of generations a publish may recycle, by generation name; null: it could not be listed. */
-export type Listings = ReadonlyMap<string, Promise<Map<string, FoundEntry> | null>>
+/** Listings of generations a publish may recycle, by generation name. */
+export type Listings = ReadonlyMap<string, Listing>
+
+export interface Listing {
+  /** `CloneTools.list` of it; null: it could not be listed */
+  found: Promise<Map<string, FoundEntry> | null>
+  /** the file list it was taken beside (see listIdentity) */
+  list: string
+}
+
+/**
+ * A file list's identity. Every publish that writes a generation puts a new
+ * list in place by rename (a new ctime, mostly a new inode), after removing
+ * the old one before it changed anything. So a listing taken beside a list
+ * that is still there was taken of the generation as that list describes it;
+ * beside another, it may have been taken while some other olm rewrote it.
+ */
+async function listIdentity(genDir: string, generation: string, fs: Fs): Promise<string | null> {
+  const st = await fs.lstat(path.join(genDir, `${generation}.files`), { bigint: true }).catch(() => null)
+  return st && `${st.dev}:${st.ino}:${st.ctimeNs}:${st.size}`
+}
 
 /**
  * Starts listing every generation but the live one that has its file list
@@ -73,29 +92,45 @@ export type Listings = ReadonlyMap<string, Promise<Map<string, FoundEntry> | nul
  * before the plan exists: the caller resolves meanwhile, and `find` runs on
  * another core (a 10,000-file generation: ~70 ms off a sync that publishes).
  * Nothing is changed. A publish waits for the listing of the one it recycles
- * before renaming it, and trusts it as of when it was taken: olm holds the
- * lock, and nothing but olm writes in the generations directory (a killed
- * olm's cp or rm may still run, in a stage or a .doomed-* tree of its own).
+ * before renaming it, and trusts it as of when it was taken if its file list
+ * is the same: olm holds the lock, and nothing but olm writes in the
+ * generations directory (a killed olm's cp or rm may still run, in a stage or
+ * a .doomed-* tree of its own); a second olm that got past the lock in
+ * cache-dir (deleted meanwhile; another configuration) publishes a new list.
  */
 export async function listRecyclable(location: string, fs: Fs = systemFs, tools: CloneTools | null = systemCloneTools(), durability: Flush = systemFlush()): Promise<Listings> {
-  const listings = new Map<string, Promise<Map<string, FoundEntry> | null>>()
+  const listings = new Map<string, Listing>()
   if (!tools || !durability.batch) return listings // publishing recycles nothing then
   const genDir = generationsDir(location)
   const current = await currentGeneration(location, fs).catch(() => null)
   const names = await fs.readdir(genDir).catch(() => [] as string[])
-  for (const name of names)
-    if (name.startsWith('g-') && !name.includes('.') && name !== current && names.includes(`${name}.files`)) listings.set(name, tools.list(path.join(genDir, name)).catch(() => null))
+  for (const name of names) {
+    if (!name.startsWith('g-') || name.includes('.') || name === current || !names.includes(`${name}.files`)) continue
+    const list = await listIdentity(genDir, name, fs) // before find starts
+    if (list) listings.set(name, { list, found: tools.list(path.join(genDir, name)).catch(() => null) })
+  }
   return listings
+}
+
+/** The generation a plan is published as. */
+export const generationName = (plan: WritePlan) => `g-${plan.digest.slice(0, 24)}`
+
+/**
+ * Whether the location already shows the plan: then publishing it changes
+ * nothing. Not when its generation is gone (removed by hand, lost by fsck):
+ * the link would dangle until the plan changed.
+ */
+export async function isPublished(plan: WritePlan, location: string, fs: Fs = systemFs): Promise<boolean> {
+  const genName = generationName(plan)
+  return (await currentGeneration(location, fs)) === genName && (await exists(path.join(generationsDir(location), genName), fs))
 }
 
 async function publish(plan: WritePlan, location: string, fs: Fs, durability: Flush, cloneTools: CloneTools | null, listings: Listings): Promise<PublishResult> {
   const genDir = generationsDir(location)
-  const genName = `g-${plan.digest.slice(0, 24)}`
+  const genName = generationName(plan)
+  if (await isPublished(plan, location, fs)) return { changed: false, generation: genName }
   const current = await currentGeneration(location, fs)
   const target = path.join(genDir, genName)
-  // The same plan is no change, unless its generation is gone (removed by hand, lost by fsck):
-  // then the link would dangle until the plan changed.
-  if (current === genName && (await exists(target, fs))) return { changed: false, generation: genName }
   await fs.mkdir(genDir, { recursive: true, mode: 0o755 })
   await fs.chmod(genDir, 0o755)
   const keep = [genName, current ?? '']
@@ -274,7 +309,10 @@ async function recycleGeneration(genDir: string, first: readonly string[], keep:
     if (!list || !(await fs.lstat(path.join(genDir, name))).isDirectory()) continue
     // Listed before this publish began (see listRecyclable), and done before the rename: find
     // is never walking it while it moves. Its paths are relative, so they hold under the new name.
-    const found = (await listings.get(name)) ?? undefined
+    // Only beside the list it was taken with (see listIdentity); else it is listed again, as the stage.
+    const listing = listings.get(name)
+    const taken = listing ? await listing.found : null
+    const found = taken && listing!.list === (await listIdentity(genDir, name, fs)) ? taken : undefined
     const stage = path.join(genDir, `.stage-${randomBytes(6).toString('hex')}`)
     // Its list describes a generation about to be patched: gone first (a new one is written under the new name).
     await removeFileList(genDir, name, fs)

@@ -1,4 +1,5 @@
-import { readdir, utimes, writeFile } from 'node:fs/promises'
+import { readdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isOlmError } from '../../src/errors.js'
@@ -32,6 +33,20 @@ describe('the lock file', () => {
     const dir = await testDir()
     await writeFile(path.join(dir, 'lock'), '')
     await expect(acquireLock(dir, opts(300))).rejects.toSatisfy((e) => isOlmError(e, 'LOCKED'))
+  })
+
+  it('takes over a dead holder of its own pid namespace, not one of another (a container sharing the directory)', async () => {
+    const dir = await testDir()
+    const ours = await readlink('/proc/self/ns/pid')
+    const dead = { pid: 999_999_999, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z' }
+    await writeFile(path.join(dir, 'lock'), JSON.stringify({ ...dead, pidns: 'pid:[1]' }) + '\n')
+    await expect(acquireLock(dir, opts(300))).rejects.toSatisfy(
+      (e) => isOlmError(e, 'LOCKED') && /pid 999999999 on .* holds .*; olm cannot see that process from here: if it no longer runs, remove the file$/.test(e.message),
+    )
+    await writeFile(path.join(dir, 'lock'), JSON.stringify({ ...dead, pidns: ours }) + '\n')
+    const lock = await acquireLock(dir, opts(2_000))
+    expect(JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid, pidns: ours })
+    await lock.release()
   })
 
   it('removes temp files of dead runs', async () => {

@@ -118,6 +118,46 @@ describe.skipIf(missing)('concurrent olm runs', () => {
   }, 60_000)
 })
 
+describe.skipIf(missing)('the lock in the generations directory', () => {
+  /** A live holder (this test process, as another olm would write itself) of the lock in the generations directory. */
+  async function holdPublishLock(root: string): Promise<string> {
+    const lock = path.join(root, 'var/db/repos/.overlayman.olm/lock')
+    const ticks = (await readFile(`/proc/${process.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[19]
+    await writeFile(lock, JSON.stringify({ pid: process.pid, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z', startTicks: ticks }) + '\n')
+    return lock
+  }
+
+  it('holds back the publish of a run whose cache-dir lock is another (its cache-dir deleted, another configuration)', async () => {
+    const { root, repo } = await copy()
+    expect((await runOlm(['sync', '--root', root])).code).toBe(0)
+    const before = await publishedTree(repo)
+    const lock = await holdPublishLock(root)
+    const waiting = spawnOlm(['add', 'dev-libs/bar::small', '--root', root])
+    const deadline = Date.now() + 20_000
+    while (!waiting.stderr().includes('waiting for') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(waiting.stderr()).toContain(`waiting for pid ${process.pid} (olm sync, since 2030-01-02T03:04:05.000Z) to finish`)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(await publishedTree(repo)).toEqual(before) // nothing published while it is held
+    await removeDir(lock)
+    const r = await waiting.done
+    expect([r.code, r.stderr.replace(/^waiting for pid .*\n/gm, '')]).toEqual([0, ''])
+    expect([...(await publishedTree(repo))!.files.keys()].some((f) => f.startsWith('dev-libs/bar/'))).toBe(true)
+    await expect(stat(lock)).rejects.toThrow() // released
+  }, 60_000)
+
+  it('is not taken by a sync that has nothing to write', async () => {
+    const { root, repo } = await copy()
+    expect((await runOlm(['sync', '--root', root])).code).toBe(0)
+    // No witness: the sync resolves in full, and finds the plan it published.
+    await removeDir(path.join(root, 'var/cache/overlayman/sync-witness.json'))
+    const before = await publishedTree(repo)
+    await holdPublishLock(root)
+    const r = await runOlm(['sync', '--root', root])
+    expect([r.code, r.stderr]).toEqual([0, ''])
+    expect(await publishedTree(repo)).toEqual(before)
+  }, 60_000)
+})
+
 describe.skipIf(missing)('concurrent olm add of different packages', () => {
   it('5 adds at once each keep their request, and the repository holds them all', async () => {
     const { root, repo } = await copy()
