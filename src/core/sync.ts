@@ -8,9 +8,9 @@ import type { OverlaySource } from '../overlay/registry.js'
 import type { LocalReadLog } from '../local/local-reads.js'
 import type { OverlayTree } from '../overlay/tree.js'
 import { buildPlan, type WritePlan } from '../repo/plan.js'
-import { acquireLock, type LockOptions } from '../repo/lock.js'
+import { acquireLock, type LockOptions, unreleased } from '../repo/lock.js'
 import { collectGarbage } from '../util/collect-garbage.js'
-import { currentGeneration, generationName, generationsDir, isPublished, listRecyclable, type Listings, type PublishResult, publishPlan } from '../repo/publish.js'
+import { claimGenerations, currentGeneration, generationName, generationsDir, listRecyclable, type Listings, type PublishResult, publishPlan } from '../repo/publish.js'
 import { registerRepository } from '../repo/repos-conf-entry.js'
 import type { Closure } from '../resolve/closure-types.js'
 import { resolveClosure } from '../resolve/closure.js'
@@ -93,13 +93,7 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
       result.repoChanged = (await currentGenerationOrNull(ctx.location)) !== generationName(plan)
       return result
     }
-    const undo = await opts.beforePublish?.()
-    const published = await Promise.resolve(listings)
-      .then((listed) => publishLocked(plan, ctx.location, listed ?? undefined, lockOptions))
-      .catch(async (err: unknown) => {
-        if (undo) await undo().catch(() => {}) // the publish error is the one to report
-        throw err
-      })
+    const published = await publishLocked(plan, ctx.location, listings, lockOptions, opts.beforePublish)
     result.repoChanged = published.changed
     if (published.warning) ctx.report.emit({ type: 'warn', code: 'WRITE_FAILED', message: published.warning })
     // Only a speed-up: without it the next sync resolves in full.
@@ -111,7 +105,7 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
     try {
       await Promise.allSettled(background)
     } finally {
-      await lock.release()
+      await lock.release().catch((err: Error) => ctx.report.emit({ type: 'warn', code: 'WRITE_FAILED', message: unreleased(ctx.cacheDir, err) }))
     }
   }
 }
@@ -121,26 +115,41 @@ export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResu
  * cache-dir does not guard them from an olm that took another (cache-dir
  * deleted while a sync ran, another configuration naming the same location),
  * whose prune or recycling would take what this one writes. Taken only when
- * there is something to write: a sync that changes nothing touches nothing
- * outside cache-dir.
+ * there is something to write (a sync that changes nothing touches nothing
+ * outside cache-dir), and before `beforePublish` (add's and remove's edit of
+ * a request): a run stopped while it waits has changed nothing. That edit is
+ * undone when the publish fails.
  */
-async function publishLocked(plan: WritePlan, location: string, listings: Listings | undefined, lockOptions: LockOptions): Promise<PublishResult> {
-  if (await isPublished(plan, location)) return { changed: false, generation: generationName(plan) }
-  const lock = await acquireLock(generationsDir(location), lockOptions)
+async function publishLocked(
+  plan: WritePlan,
+  location: string,
+  listings: Promise<Listings> | null,
+  lockOptions: LockOptions,
+  beforePublish: SyncOptions['beforePublish'],
+): Promise<PublishResult> {
+  const lock = await claimGenerations(plan, location, lockOptions)
   let published: PublishResult
   try {
-    published = await publishPlan(plan, location, undefined, undefined, undefined, listings)
+    const undo = await beforePublish?.()
+    published = lock
+      ? await Promise.resolve(listings)
+          .then((listed) => publishPlan(plan, location, undefined, undefined, undefined, listed ?? undefined))
+          .catch(async (err: unknown) => {
+            if (undo) await undo().catch(() => {}) // the publish error is the one to report
+            throw err
+          })
+      : { changed: false, generation: generationName(plan) }
   } catch (err) {
-    await lock.release().catch(() => {}) // the publish error is the one to report
+    await lock?.release().catch(() => {})
     throw err
   }
   // Published, so live: a lock that cannot be removed is a warning, like any failure after the
   // swap (add and remove would undo their edit of a request the repository holds). Its holder is
   // gone once olm exits; the next publish takes it over.
-  return lock.release().then(
+  return (lock?.release() ?? Promise.resolve()).then(
     () => published,
     (err: Error) => {
-      const warning = `published ${location}, but could not remove the lock in ${generationsDir(location)} (${err.message}); the next sync that writes takes it over`
+      const warning = `published ${location}, but ${unreleased(generationsDir(location), err)}`
       return { ...published, warning: published.warning ? `${published.warning}\n${warning}` : warning }
     },
   )

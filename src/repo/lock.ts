@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises'
-import { readFileSync, readlinkSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { isErrno } from '../config/load.js'
@@ -13,8 +14,10 @@ export interface LockHolder {
   started: string
   /** process start time from /proc, so a reused pid is not taken for the holder */
   startTicks?: string
-  /** its pid namespace (/proc/self/ns/pid): a pid means nothing in another, as on another host */
+  /** its pid namespace (/proc/self/ns/pid): a pid means nothing in another (see isStale) */
   pidns?: string
+  /** which run: containers sharing the directory may each run olm as pid 1 */
+  token?: string
 }
 
 export interface LockOptions {
@@ -48,6 +51,9 @@ export async function acquireLock(dir: string, opts: LockOptions): Promise<Lock>
   return { release: () => (released ? Promise.resolve() : ((released = true), releaseHeld(file))) }
 }
 
+/** What to warn of when a lock could not be let go, after the work it guarded was done. */
+export const unreleased = (dir: string, err: Error) => `could not remove the lock in ${dir} (${err.message}); the next run takes it over`
+
 const held = new Map<string, { count: number; release: () => Promise<void> }>()
 
 async function releaseHeld(file: string): Promise<void> {
@@ -58,7 +64,15 @@ async function releaseHeld(file: string): Promise<void> {
 }
 
 async function acquireFile(file: string, opts: LockOptions): Promise<Lock> {
-  const me: LockHolder = { pid: process.pid, host: os.hostname(), command: opts.command, started: opts.now().toISOString(), startTicks: startTicks(process.pid), pidns: ownPidNamespace() }
+  const me: LockHolder = {
+    pid: process.pid,
+    host: os.hostname(),
+    command: opts.command,
+    started: opts.now().toISOString(),
+    startTicks: startTicks(process.pid),
+    pidns: ownPidNamespace(),
+    token: randomBytes(8).toString('hex'),
+  }
   const deadline = Date.now() + opts.waitMs
   let told = false
   await removeDeadTemps(file)
@@ -90,34 +104,34 @@ async function acquireFile(file: string, opts: LockOptions): Promise<Lock> {
  * nobody could judge stale.
  */
 async function tryCreate(file: string, me: LockHolder): Promise<boolean> {
-  const temp = `${file}.${process.pid}.new`
+  const temp = `${file}.${process.pid}.${me.token}.new`
   await fs.writeFile(temp, JSON.stringify(me) + '\n', { mode: 0o644 })
   try {
     await fs.link(temp, file)
     return true
   } catch (err) {
-    if (isErrno(err, 'EEXIST')) return false
+    // ENOENT: this run stood still so long between the two calls that another removed its temp file.
+    if (isErrno(err, 'EEXIST') || isErrno(err, 'ENOENT')) return false
     throw err
   } finally {
     await fs.rm(temp, { force: true })
   }
 }
 
-/** Temp files of runs killed while creating the lock: their pid is gone. */
+/**
+ * Temp files of runs killed while creating the lock: judged by the holder
+ * they name, like a lock (not by the pid in their name, which another pid
+ * namespace may have too), and any a minute old (a temp file lives for two
+ * calls; one killed mid-write names nobody).
+ */
 async function removeDeadTemps(file: string): Promise<void> {
   const dir = path.dirname(file)
+  const temp = new RegExp(`^${path.basename(file)}\\.\\d+(\\.[0-9a-f]+)?\\.new$`)
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-    const m = new RegExp(`^${path.basename(file)}\\.(\\d+)\\.new$`).exec(name)
-    if (m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))) await fs.rm(path.join(dir, name), { force: true })
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return !isErrno(err, 'ESRCH')
+    if (!temp.test(name)) continue
+    const holder = await readHolder(path.join(dir, name))
+    const st = await fs.lstat(path.join(dir, name)).catch(() => null)
+    if (st && ((holder && isStale(holder)) || Date.now() - st.mtimeMs > 60_000)) await fs.rm(path.join(dir, name), { force: true })
   }
 }
 
@@ -135,15 +149,22 @@ async function readHolder(file: string): Promise<LockHolder | null> {
   }
 }
 
-/** Whether the holder's pid can be looked up here: not on another host, nor in another pid namespace (a container sharing the directory). */
+/**
+ * The pid namespace every process shows in (PROC_PID_INIT_INO): from it, the
+ * processes of the others (containers) can be seen too.
+ */
+const INITIAL_PID_NAMESPACE = 'pid:[4026531836]'
+
+/** Whether olm here can tell if the holder still runs: not on another host, nor from inside another container. */
 function canJudge(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return false
   const mine = ownPidNamespace()
-  return h.pidns === undefined || mine === undefined || h.pidns === mine
+  return h.pidns === undefined || mine === undefined || h.pidns === mine || mine === INITIAL_PID_NAMESPACE
 }
 
 function isStale(h: LockHolder): boolean {
   if (!canJudge(h)) return false
+  if (h.pidns !== undefined && ownPidNamespace() !== undefined && h.pidns !== ownPidNamespace()) return !foreignHolderRuns(h)
   try {
     process.kill(h.pid, 0)
   } catch (err) {
@@ -166,7 +187,7 @@ async function takeOverStale(file: string, stale: LockHolder | null): Promise<vo
   }
   try {
     const now = await readHolder(file)
-    const same = stale === null ? now === null && (await isBroken(file)) : now !== null && now.pid === stale.pid && now.started === stale.started
+    const same = stale === null ? now === null && (await isBroken(file)) : now !== null && sameHolder(now, stale)
     if (same) await fs.rm(file, { force: true })
   } finally {
     await fs.rm(guard, { force: true })
@@ -175,7 +196,50 @@ async function takeOverStale(file: string, stale: LockHolder | null): Promise<vo
 
 async function release(file: string, me: LockHolder): Promise<void> {
   const now = await readHolder(file)
-  if (now && now.pid === me.pid && now.started === me.started) await fs.rm(file, { force: true })
+  if (now && sameHolder(now, me)) await fs.rm(file, { force: true })
+}
+
+/** The same run: by its token (an older olm's holder has none: by pid and start). */
+const sameHolder = (a: LockHolder, b: LockHolder) => (a.token !== undefined || b.token !== undefined ? a.token === b.token : a.pid === b.pid && a.started === b.started)
+
+/**
+ * Whether a holder of another pid namespace runs, seen from the initial one:
+ * a process, no zombie, has its pid as the last of its NSpid (in
+ * /proc/N/status, which anyone may read) and is in its namespace. Its start
+ * time is not compared: a time namespace shifts it. True too when such a
+ * process's namespace cannot be looked at (olm not run as root): only a lock
+ * known to be dead is taken over.
+ */
+function foreignHolderRuns(h: LockHolder): boolean {
+  let pids: string[]
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return true
+  }
+  for (const pid of pids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+      const nspids = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? []
+      // One pid: a process of the initial namespace. A zombie has ended (its parent, gone with the container, may never reap it).
+      if (nspids.length < 2 || nspids.at(-1) !== String(h.pid) || /^State:\s*Z/m.test(status)) continue
+      if (readlinkSync(`/proc/${pid}/ns/pid`) === h.pidns && !exiting(pid)) return true
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ESRCH')) continue // it ended meanwhile
+      return true
+    }
+  }
+  return false
+}
+
+/**
+ * Whether a process is ending (PF_EXITING in the flags of /proc/N/stat): a
+ * container's pid 1 that was killed waits so, in state D, for the rest of
+ * its namespace.
+ */
+function exiting(pid: string): boolean {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]) & 0x4) !== 0
 }
 
 let pidNamespace: string | undefined | null = null

@@ -7,6 +7,7 @@ import { isErrno } from '../config/load.js'
 import { type CloneTools, type FoundEntry, type Patch, patchFor, systemCloneTools } from './clone-generation.js'
 import { type FileList, placeFileList, readFileList, removeFileList, removePlacedList, writeFileList } from './file-list.js'
 import { type Flush, systemFlush } from './flush.js'
+import { acquireLock, type Lock, type LockOptions } from './lock.js'
 import { contentId, type FileEntry, type PlanEntry, type WritePlan } from './plan.js'
 
 /**
@@ -123,6 +124,19 @@ export const generationName = (plan: WritePlan) => `g-${plan.digest.slice(0, 24)
 export async function isPublished(plan: WritePlan, location: string, fs: Fs = systemFs): Promise<boolean> {
   const genName = generationName(plan)
   return (await currentGeneration(location, fs)) === genName && (await exists(path.join(generationsDir(location), genName), fs))
+}
+
+/**
+ * The lock of the generations directory (see acquireLock) for publishing
+ * the plan; null when the location already shows it, so that publishing it
+ * would write nothing (then nothing is written to tell).
+ */
+export async function claimGenerations(plan: WritePlan, location: string, opts: LockOptions): Promise<Lock | null> {
+  try {
+    return (await isPublished(plan, location)) ? null : await acquireLock(generationsDir(location), opts)
+  } catch (err) {
+    throw wrapWrite(err, location)
+  }
 }
 
 async function publish(plan: WritePlan, location: string, fs: Fs, durability: Flush, cloneTools: CloneTools | null, listings: Listings): Promise<PublishResult> {

@@ -1,9 +1,13 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readlinkSync } from 'node:fs'
 import { readdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isOlmError } from '../../src/errors.js'
 import { acquireLock } from '../../src/repo/lock.js'
+import { PROJECT_ROOT } from '../helpers/olm.js'
 import { testDir } from '../helpers/tmp.js'
 
 const opts = (waitMs: number) => ({ command: 'test', waitMs, now: () => new Date() })
@@ -35,25 +39,81 @@ describe('the lock file', () => {
     await expect(acquireLock(dir, opts(300))).rejects.toSatisfy((e) => isOlmError(e, 'LOCKED'))
   })
 
-  it('takes over a dead holder of its own pid namespace, not one of another (a container sharing the directory)', async () => {
+  it('takes over a dead holder of its own pid namespace, and one an older olm wrote (no namespace, no token)', async () => {
     const dir = await testDir()
-    const ours = await readlink('/proc/self/ns/pid')
     const dead = { pid: 999_999_999, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z' }
-    await writeFile(path.join(dir, 'lock'), JSON.stringify({ ...dead, pidns: 'pid:[1]' }) + '\n')
-    await expect(acquireLock(dir, opts(300))).rejects.toSatisfy(
-      (e) => isOlmError(e, 'LOCKED') && /pid 999999999 on .* holds .*; olm cannot see that process from here: if it no longer runs, remove the file$/.test(e.message),
-    )
-    await writeFile(path.join(dir, 'lock'), JSON.stringify({ ...dead, pidns: ours }) + '\n')
-    const lock = await acquireLock(dir, opts(2_000))
-    expect(JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid, pidns: ours })
+    for (const holder of [{ ...dead, pidns: await readlink('/proc/self/ns/pid'), token: 'abc' }, dead]) {
+      await writeFile(path.join(dir, 'lock'), JSON.stringify(holder) + '\n')
+      const lock = await acquireLock(dir, opts(2_000))
+      expect(JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid, pidns: await readlink('/proc/self/ns/pid') })
+      await lock.release()
+    }
+  })
+
+  it('lets go only of its own lock, not one another run of the same pid wrote (a container running olm as pid 1)', async () => {
+    const dir = await testDir()
+    const lock = await acquireLock(dir, opts(0))
+    const mine = JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))
+    await writeFile(path.join(dir, 'lock'), JSON.stringify({ ...mine, token: 'another' }) + '\n')
+    await lock.release()
+    expect(JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))).toMatchObject({ token: 'another' })
+  })
+
+  it('removes temp files of dead runs: by the holder they name, else by their age', async () => {
+    const dir = await testDir()
+    const holder = (pid: number, pidns?: string) => JSON.stringify({ pid, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z', pidns, token: `t${pid}` }) + '\n'
+    await writeFile(path.join(dir, 'lock.999999999.ab12.new'), holder(999_999_999, await readlink('/proc/self/ns/pid'))) // dead
+    await writeFile(path.join(dir, 'lock.999999998.new'), holder(999_999_998)) // an older olm's, dead
+    await writeFile(path.join(dir, `lock.${process.pid}.abc.new`), holder(process.pid, await readlink('/proc/self/ns/pid'))) // a live run's, between its two calls
+    await writeFile(path.join(dir, 'lock.1.0123abcd.new'), '') // killed mid-write, long ago
+    await writeFile(path.join(dir, 'lock.1.fresh0.new'), '') // being written
+    const old = new Date(Date.now() - 120_000)
+    await utimes(path.join(dir, 'lock.1.0123abcd.new'), old, old)
+    const lock = await acquireLock(dir, opts(0))
+    expect((await readdir(dir)).sort()).toEqual(['lock', `lock.${process.pid}.abc.new`, 'lock.1.fresh0.new'].sort())
+    await lock.release()
+  })
+})
+
+/** Whether this machine lets the tests make pid namespaces (root, or user namespaces allowed). */
+const unshareWorks = (() => {
+  try {
+    execFileSync('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'true'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+const inInitialNamespace = readlinkSync('/proc/self/ns/pid') === 'pid:[4026531836]'
+
+describe.skipIf(!unshareWorks || !inInitialNamespace)('a holder in another pid namespace (a container sharing the directory)', () => {
+  it('is waited for while its process runs there, and taken over once it is gone', async () => {
+    const dir = await testDir()
+    // pid 1 of a new namespace, as a container's olm often is
+    const container = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', 'readlink /proc/self/ns/pid; exec sleep 60'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      detached: true, // its own process group: unshare and the namespace's pid 1 end together
+    })
+    const pidns = String((await once(container.stdout!, 'data'))[0]).trim()
+    expect(pidns).toMatch(/^pid:\[\d+\]$/)
+    expect(pidns).not.toBe(await readlink('/proc/self/ns/pid'))
+    await writeFile(path.join(dir, 'lock'), JSON.stringify({ pid: 1, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z', startTicks: '1', pidns, token: 'c1' }) + '\n')
+    // Its pid 1 is no process of ours (nor is its start time): only its namespace tells.
+    await expect(acquireLock(dir, opts(300))).rejects.toSatisfy((e) => isOlmError(e, 'LOCKED') && !/cannot see/.test(e.message))
+    process.kill(-container.pid!, 'SIGKILL')
+    await once(container, 'exit')
+    const lock = await acquireLock(dir, opts(5_000))
+    expect(JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid })
     await lock.release()
   })
 
-  it('removes temp files of dead runs', async () => {
+  it('from inside a namespace, a holder outside it is never judged dead, and the error says what to do', async () => {
     const dir = await testDir()
-    await writeFile(path.join(dir, 'lock.999999.new'), '{}')
-    const lock = await acquireLock(dir, opts(0))
-    expect((await readdir(dir)).sort()).toEqual(['lock'])
-    await lock.release()
+    // A holder of the initial namespace whose pid no process has: dead, but not to be seen from inside.
+    await writeFile(path.join(dir, 'lock'), JSON.stringify({ pid: 999_999_999, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z', pidns: await readlink('/proc/self/ns/pid'), token: 'h1' }) + '\n')
+    const script = `const { acquireLock } = await import(${JSON.stringify(path.join(PROJECT_ROOT, 'dist/repo/lock.js'))})
+await acquireLock(process.argv[1], { command: 'test', waitMs: 300, now: () => new Date() }).then(() => console.log('taken'), (e) => console.log(e.message))`
+    const out = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, '--input-type=module', '-e', script, dir], { encoding: 'utf8' })
+    expect(out.trim()).toMatch(/^pid 999999999 on .* holds .*\/lock; try again later; olm cannot see that process from here: if it no longer runs, remove the file$/)
   })
 })

@@ -83,7 +83,7 @@ describe.skipIf(missing)('concurrent olm runs', () => {
     expect((await spawnOlm(['sync', '--root', probe.root], { preload: true, env: { OLM_TEST_FS_TRACE: traceFile } }).done).code).toBe(0)
     const trace = (await readFile(traceFile, 'utf8')).split('\n')
     // The lock file is written beside the lock and hard-linked into place; kill right after.
-    const lockCall = trace.findIndex((l) => / link .*\/var\/cache\/overlayman\/lock\.\d+\.new$/.test(l))
+    const lockCall = trace.findIndex((l) => / link .*\/var\/cache\/overlayman\/lock\.\d+\.[0-9a-f]+\.new$/.test(l))
     expect(lockCall).toBeGreaterThan(0)
     const killed = spawnOlm(['sync', '--root', root], { preload: true, env: { OLM_TEST_SIGKILL_AT_FS_CALL: String(lockCall + 3) } })
     expect((await killed.done).signal).toBe('SIGKILL')
@@ -143,6 +143,21 @@ describe.skipIf(missing)('the lock in the generations directory', () => {
     expect([r.code, r.stderr.replace(/^waiting for pid .*\n/gm, '')]).toEqual([0, ''])
     expect([...(await publishedTree(repo))!.files.keys()].some((f) => f.startsWith('dev-libs/bar/'))).toBe(true)
     await expect(stat(lock)).rejects.toThrow() // released
+  }, 60_000)
+
+  it('is waited for before olm add records its request: stopped while waiting, it has changed nothing', async () => {
+    const { root, repo } = await copy()
+    expect((await runOlm(['sync', '--root', root])).code).toBe(0)
+    const before = { tree: await publishedTree(repo), config: await configState(root) }
+    await holdPublishLock(root)
+    const waiting = spawnOlm(['add', 'dev-libs/bar::small', '--root', root])
+    const deadline = Date.now() + 20_000
+    while (!waiting.stderr().includes('waiting for') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(waiting.stderr()).toContain(`waiting for pid ${process.pid}`)
+    process.kill(waiting.pid, 'SIGINT') // Ctrl-C
+    await waiting.done
+    expect(await configState(root)).toEqual(before.config)
+    expect(await publishedTree(repo)).toEqual(before.tree)
   }, 60_000)
 
   it('is not taken by a sync that has nothing to write', async () => {

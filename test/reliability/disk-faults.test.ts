@@ -145,3 +145,41 @@ describe.skipIf(missing)('ENOSPC and EIO at the nth write', () => {
     }
   }, 90_000)
 })
+
+describe.skipIf(missing)('a location olm cannot write', () => {
+  it('says which repository it could not write, with exit 1, and records no request', async () => {
+    const root = path.join(work, `r${n++}`)
+    await cloneRoot(template, root)
+    await mkdir(path.join(root, 'var/db/repos'), { recursive: true })
+    await writeFile(path.join(root, 'var/db/repos/afile'), 'not a directory\n')
+    const conf = path.join(root, 'etc/overlayman/overlayman.conf')
+    await writeFile(conf, `${await readFile(conf, 'utf8').catch(() => '')}location = /var/db/repos/afile/overlayman\n`)
+    const config = await configState(root)
+    const r = await runOlm(['add', 'dev-libs/bar::small', '--root', root])
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/could not write the repository at \S*\/var\/db\/repos\/afile\/overlayman: ENOTDIR/)])
+    expect(await configState(root)).toEqual(config)
+    await removeDir(root)
+  })
+})
+
+describe.skipIf(missing)('a lock that cannot be removed once the work is done', () => {
+  it('is a warning: exit 0, the request recorded and published (the next run takes the lock over)', async () => {
+    // Every write counted, the cache's too: the last one of an add is the removal of its lock in cache-dir.
+    const count = path.join(work, `count${n++}`)
+    await cloneRoot(template, count)
+    const trace = path.join(work, `trace${n++}`)
+    const counted = await spawnOlm(['add', 'dev-libs/bar::small', '--root', count], { preload: true, env: { OLM_TEST_COUNT_WRITES: '1', OLM_TEST_FAIL_OUTSIDE: '/nonexistent/', OLM_TEST_FS_TRACE: trace } }).done
+    const total = Number(/olm-test-writes (\d+)/.exec(counted.stderr)![1])
+    expect((await readFile(trace, 'utf8')).trim().split('\n').at(-1)).toMatch(/ rm .*\/var\/cache\/overlayman\/lock$/)
+    const root = path.join(work, `r${n++}`)
+    await cloneRoot(template, root)
+    const r = await spawnOlm(['add', 'dev-libs/bar::small', '--root', root], { preload: true, env: { OLM_TEST_FAIL_AT_WRITE: `${total}:EIO`, OLM_TEST_FAIL_OUTSIDE: '/nonexistent/' } }).done
+    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/^warning: could not remove the lock in \S+\/var\/cache\/overlayman \(EIO: injected fault, rm .*\); the next run takes it over\n$/)])
+    expect(await readFile(path.join(root, 'etc/overlayman/packages.d/olm.conf'), 'utf8')).toContain('dev-libs/bar::small')
+    const prov = JSON.parse(await readFile(path.join(root, 'var/db/repos/overlayman/metadata/overlayman.json'), 'utf8'))
+    expect(prov.packages.some((p: { package: string; requested: boolean }) => p.package === 'dev-libs/bar' && p.requested)).toBe(true)
+    const next = await runOlm(['sync', '--root', root])
+    expect([next.code, next.stderr]).toEqual([0, ''])
+    await removeDir(root)
+  })
+})

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { OlmError } from '../../errors.js'
 import type { Verbosity } from '../render/reporter.js'
 import { type Context, loadContext } from '../../core/context.js'
-import { acquireLock } from '../../repo/lock.js'
+import { acquireLock, unreleased } from '../../repo/lock.js'
 import type { CliEnv } from '../env.js'
 
 /** Options every command takes, before or after the command name. */
@@ -58,8 +58,12 @@ export async function lockedContext(g: GlobalOptions, env: CliEnv, command: stri
     now: first.now,
     onWait: (h) => report.emit({ type: 'info', message: `waiting for pid ${h.pid} (olm ${h.command}, since ${h.started}) to finish` }),
   })
+  // Let go when the work is done: should its removal fail, what was done stands, and the next
+  // run takes the lock over (its holder is gone by then).
+  const release = () =>
+    lock.release().catch((err: Error) => report.emit({ type: 'warn', code: 'WRITE_FAILED', message: unreleased(first.cacheDir, err) }))
   try {
-    return { ctx: await loadContext(g.root, report), release: lock.release }
+    return { ctx: await loadContext(g.root, report), release }
   } catch (err) {
     await lock.release()
     throw err
