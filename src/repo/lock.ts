@@ -16,6 +16,8 @@ export interface LockHolder {
   startTicks?: string
   /** its pid namespace (/proc/self/ns/pid): a pid means nothing in another (see isStale) */
   pidns?: string
+  /** its time namespace (/proc/self/ns/time), which shifts how its start time reads */
+  timens?: string
   /** which run: containers sharing the directory may each run olm as pid 1 */
   token?: string
 }
@@ -70,7 +72,8 @@ async function acquireFile(file: string, opts: LockOptions): Promise<Lock> {
     command: opts.command,
     started: opts.now().toISOString(),
     startTicks: startTicks(process.pid),
-    pidns: ownPidNamespace(),
+    pidns: ownNamespace('pid'),
+    timens: ownNamespace('time'),
     token: randomBytes(8).toString('hex'),
   }
   const deadline = Date.now() + opts.waitMs
@@ -158,13 +161,13 @@ const INITIAL_PID_NAMESPACE = 'pid:[4026531836]'
 /** Whether olm here can tell if the holder still runs: not on another host, nor from inside another container. */
 function canJudge(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return false
-  const mine = ownPidNamespace()
+  const mine = ownNamespace('pid')
   return h.pidns === undefined || mine === undefined || h.pidns === mine || mine === INITIAL_PID_NAMESPACE
 }
 
 function isStale(h: LockHolder): boolean {
   if (!canJudge(h)) return false
-  if (h.pidns !== undefined && ownPidNamespace() !== undefined && h.pidns !== ownPidNamespace()) return !foreignHolderRuns(h)
+  if (h.pidns !== undefined && ownNamespace('pid') !== undefined && h.pidns !== ownNamespace('pid')) return !foreignHolderRuns(h)
   try {
     process.kill(h.pid, 0)
   } catch (err) {
@@ -204,26 +207,43 @@ const sameHolder = (a: LockHolder, b: LockHolder) => (a.token !== undefined || b
 
 /**
  * Whether a holder of another pid namespace runs, seen from the initial one:
- * a process, no zombie, has its pid as the last of its NSpid (in
- * /proc/N/status, which anyone may read) and is in its namespace. Its start
- * time is not compared: a time namespace shifts it. True too when such a
- * process's namespace cannot be looked at (olm not run as root): only a lock
- * known to be dead is taken over.
+ * a process, no zombie and not ending, has its pid as the last of its NSpid
+ * (/proc/N/status), is in a namespace of its number and, when their time
+ * namespaces agree, started when it did (the kernel gives a number freed by
+ * a container that ended to the next one, whose pid 1 is no holder). True
+ * when that cannot be told: olm not root (other users' processes may be
+ * hidden), a kernel without NSpid, a process that cannot be looked at. The
+ * verdict holds a few seconds: a wait asks every 100-250 ms, and a scan of
+ * a thousand processes takes ~30 ms.
  */
 function foreignHolderRuns(h: LockHolder): boolean {
+  const key = h.token ?? `${h.pid} ${h.started}`
+  const known = foreignVerdicts.get(key)
+  if (known && Date.now() - known.at < 3_000) return known.runs
+  const runs = scanForHolder(h)
+  foreignVerdicts.set(key, { at: Date.now(), runs })
+  return runs
+}
+
+const foreignVerdicts = new Map<string, { at: number; runs: boolean }>()
+
+function scanForHolder(h: LockHolder): boolean {
   let pids: string[]
   try {
+    if (process.getuid?.() !== 0 || !/^NSpid:/m.test(readFileSync('/proc/self/status', 'utf8'))) return true
     pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
   } catch {
     return true
   }
+  const startComparable = h.startTicks !== undefined && h.timens === ownNamespace('time')
   for (const pid of pids) {
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8')
       const nspids = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? []
       // One pid: a process of the initial namespace. A zombie has ended (its parent, gone with the container, may never reap it).
       if (nspids.length < 2 || nspids.at(-1) !== String(h.pid) || /^State:\s*Z/m.test(status)) continue
-      if (readlinkSync(`/proc/${pid}/ns/pid`) === h.pidns && !exiting(pid)) return true
+      if (readlinkSync(`/proc/${pid}/ns/pid`) !== h.pidns || exiting(pid)) continue
+      if (!startComparable || startTicks(Number(pid)) === h.startTicks) return true
     } catch (err) {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ESRCH')) continue // it ended meanwhile
       return true
@@ -242,17 +262,18 @@ function exiting(pid: string): boolean {
   return (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]) & 0x4) !== 0
 }
 
-let pidNamespace: string | undefined | null = null
+const namespaces = new Map<string, string | undefined>()
 
-function ownPidNamespace(): string | undefined {
-  if (pidNamespace === null) {
+/** This process's namespace of a kind ("pid:[4026531836]"); undefined where /proc or the kind is missing. */
+function ownNamespace(kind: 'pid' | 'time'): string | undefined {
+  if (!namespaces.has(kind)) {
     try {
-      pidNamespace = readlinkSync('/proc/self/ns/pid')
+      namespaces.set(kind, readlinkSync(`/proc/self/ns/${kind}`))
     } catch {
-      pidNamespace = undefined
+      namespaces.set(kind, undefined)
     }
   }
-  return pidNamespace
+  return namespaces.get(kind)
 }
 
 function startTicks(pid: number): string | undefined {

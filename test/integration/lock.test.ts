@@ -66,11 +66,11 @@ describe('the lock file', () => {
     await writeFile(path.join(dir, 'lock.999999998.new'), holder(999_999_998)) // an older olm's, dead
     await writeFile(path.join(dir, `lock.${process.pid}.abc.new`), holder(process.pid, await readlink('/proc/self/ns/pid'))) // a live run's, between its two calls
     await writeFile(path.join(dir, 'lock.1.0123abcd.new'), '') // killed mid-write, long ago
-    await writeFile(path.join(dir, 'lock.1.fresh0.new'), '') // being written
+    await writeFile(path.join(dir, 'lock.1.f00d.new'), '') // being written
     const old = new Date(Date.now() - 120_000)
     await utimes(path.join(dir, 'lock.1.0123abcd.new'), old, old)
     const lock = await acquireLock(dir, opts(0))
-    expect((await readdir(dir)).sort()).toEqual(['lock', `lock.${process.pid}.abc.new`, 'lock.1.fresh0.new'].sort())
+    expect((await readdir(dir)).sort()).toEqual(['lock', `lock.${process.pid}.abc.new`, 'lock.1.f00d.new'].sort())
     await lock.release()
   })
 })
@@ -85,26 +85,78 @@ const unshareWorks = (() => {
   }
 })()
 const inInitialNamespace = readlinkSync('/proc/self/ns/pid') === 'pid:[4026531836]'
+const ownTimeNamespace = (() => {
+  try {
+    return readlinkSync('/proc/self/ns/time')
+  } catch {
+    return undefined // a kernel before 5.6
+  }
+})()
 
 describe.skipIf(!unshareWorks || !inInitialNamespace)('a holder in another pid namespace (a container sharing the directory)', () => {
-  it('is waited for while its process runs there, and taken over once it is gone', async () => {
-    const dir = await testDir()
-    // pid 1 of a new namespace, as a container's olm often is
-    const container = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', 'readlink /proc/self/ns/pid; exec sleep 60'], {
+  /** pid 1 of a new pid namespace, as a container's olm often is: its namespace and its start time (as /proc/1/stat has it there). */
+  async function container() {
+    const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', "readlink /proc/self/ns/pid; cut -d' ' -f22 /proc/1/stat; exec sleep 60"], {
       stdio: ['ignore', 'pipe', 'inherit'],
       detached: true, // its own process group: unshare and the namespace's pid 1 end together
     })
-    const pidns = String((await once(container.stdout!, 'data'))[0]).trim()
-    expect(pidns).toMatch(/^pid:\[\d+\]$/)
-    expect(pidns).not.toBe(await readlink('/proc/self/ns/pid'))
-    await writeFile(path.join(dir, 'lock'), JSON.stringify({ pid: 1, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z', startTicks: '1', pidns, token: 'c1' }) + '\n')
-    // Its pid 1 is no process of ours (nor is its start time): only its namespace tells.
-    await expect(acquireLock(dir, opts(300))).rejects.toSatisfy((e) => isOlmError(e, 'LOCKED') && !/cannot see/.test(e.message))
-    process.kill(-container.pid!, 'SIGKILL')
-    await once(container, 'exit')
-    const lock = await acquireLock(dir, opts(5_000))
-    expect(JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid })
-    await lock.release()
+    let out = ''
+    while (out.split('\n').length < 3) out += String((await once(child.stdout!, 'data'))[0])
+    const [pidns, startTicks] = out.trim().split('\n')
+    const stop = async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      process.kill(-child.pid!, 'SIGCONT')
+      process.kill(-child.pid!, 'SIGKILL')
+      await once(child, 'exit')
+    }
+    return { child, pidns: pidns!, startTicks: startTicks!, stop }
+  }
+  const holderOf = (c: { pidns: string; startTicks: string }) =>
+    JSON.stringify({ pid: 1, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z', startTicks: c.startTicks, pidns: c.pidns, timens: ownTimeNamespace, token: 'c1' }) + '\n'
+  /** The host pids of the processes in a pid namespace. */
+  const membersOf = async (pidns: string) => (await readdir('/proc')).filter((p) => /^\d+$/.test(p) && (() => { try { return readlinkSync(`/proc/${p}/ns/pid`) === pidns } catch { return false } })())
+
+  it('is waited for while it runs, and taken over once it is gone, even when a later container has its namespace number', async () => {
+    const dir = await testDir()
+    const first = await container()
+    let second: Awaited<ReturnType<typeof container>> | undefined
+    try {
+      expect(first.pidns).not.toBe(await readlink('/proc/self/ns/pid'))
+      await writeFile(path.join(dir, 'lock'), holderOf(first))
+      // Its pid 1 is no process of ours: only its namespace tells.
+      await expect(acquireLock(dir, opts(300))).rejects.toSatisfy((e) => isOlmError(e, 'LOCKED') && !/cannot see/.test(e.message))
+      await first.stop()
+      // Once its last process is reaped, the kernel gives the freed namespace number to the next
+      // container (here it did, every time): that one's pid 1 is no holder.
+      const deadline = Date.now() + 10_000
+      while ((await membersOf(first.pidns)).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      await new Promise((r) => setTimeout(r, 100))
+      second = await container()
+      const lock = await acquireLock(dir, opts(8_000))
+      expect(JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid })
+      await lock.release()
+    } finally {
+      await first.stop()
+      await second?.stop()
+    }
+  })
+
+  it('is taken over once it has ended, though its parent, stopped, never reaps it (a zombie)', async () => {
+    const dir = await testDir()
+    const c = await container()
+    try {
+      await writeFile(path.join(dir, 'lock'), JSON.stringify({ ...JSON.parse(holderOf(c)), token: 'c2' }) + '\n')
+      const [pid1] = await membersOf(c.pidns)
+      process.kill(c.child.pid!, 'SIGSTOP') // unshare, its parent
+      process.kill(Number(pid1), 'SIGKILL')
+      const deadline = Date.now() + 5_000
+      while (!/^State:\s*Z/m.test(await readFile(`/proc/${pid1}/status`, 'utf8')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(await readFile(`/proc/${pid1}/status`, 'utf8')).toMatch(/^State:\s*Z/m)
+      const lock = await acquireLock(dir, opts(8_000))
+      await lock.release()
+    } finally {
+      await c.stop()
+    }
   })
 
   it('from inside a namespace, a holder outside it is never judged dead, and the error says what to do', async () => {

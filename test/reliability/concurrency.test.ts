@@ -151,11 +151,15 @@ describe.skipIf(missing)('the lock in the generations directory', () => {
     const before = { tree: await publishedTree(repo), config: await configState(root) }
     await holdPublishLock(root)
     const waiting = spawnOlm(['add', 'dev-libs/bar::small', '--root', root])
-    const deadline = Date.now() + 20_000
-    while (!waiting.stderr().includes('waiting for') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    expect(waiting.stderr()).toContain(`waiting for pid ${process.pid}`)
-    process.kill(waiting.pid, 'SIGINT') // Ctrl-C
-    await waiting.done
+    try {
+      const deadline = Date.now() + 20_000
+      while (!waiting.stderr().includes('waiting for') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(waiting.stderr()).toContain(`waiting for pid ${process.pid}`)
+      process.kill(waiting.pid, 'SIGINT') // Ctrl-C
+      await waiting.done
+    } finally {
+      waiting.kill() // should it still wait
+    }
     expect(await configState(root)).toEqual(before.config)
     expect(await publishedTree(repo)).toEqual(before.tree)
   }, 60_000)

@@ -162,24 +162,29 @@ describe.skipIf(missing)('a location olm cannot write', () => {
   })
 })
 
-describe.skipIf(missing)('a lock that cannot be removed once the work is done', () => {
-  it('is a warning: exit 0, the request recorded and published (the next run takes the lock over)', async () => {
-    // Every write counted, the cache's too: the last one of an add is the removal of its lock in cache-dir.
+describe.skipIf(missing)('what olm writes in cache-dir once the repository is published', () => {
+  it('is a warning when it fails (the record of the sync, the lock): exit 0, the request recorded and published', async () => {
+    // Every write counted, the cache's too: an add ends with the record of the sync and the removal of its lock.
     const count = path.join(work, `count${n++}`)
     await cloneRoot(template, count)
     const trace = path.join(work, `trace${n++}`)
     const counted = await spawnOlm(['add', 'dev-libs/bar::small', '--root', count], { preload: true, env: { OLM_TEST_COUNT_WRITES: '1', OLM_TEST_FAIL_OUTSIDE: '/nonexistent/', OLM_TEST_FS_TRACE: trace } }).done
     const total = Number(/olm-test-writes (\d+)/.exec(counted.stderr)![1])
-    expect((await readFile(trace, 'utf8')).trim().split('\n').at(-1)).toMatch(/ rm .*\/var\/cache\/overlayman\/lock$/)
-    const root = path.join(work, `r${n++}`)
-    await cloneRoot(template, root)
-    const r = await spawnOlm(['add', 'dev-libs/bar::small', '--root', root], { preload: true, env: { OLM_TEST_FAIL_AT_WRITE: `${total}:EIO`, OLM_TEST_FAIL_OUTSIDE: '/nonexistent/' } }).done
-    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/^warning: could not remove the lock in \S+\/var\/cache\/overlayman \(EIO: injected fault, rm .*\); the next run takes it over\n$/)])
-    expect(await readFile(path.join(root, 'etc/overlayman/packages.d/olm.conf'), 'utf8')).toContain('dev-libs/bar::small')
-    const prov = JSON.parse(await readFile(path.join(root, 'var/db/repos/overlayman/metadata/overlayman.json'), 'utf8'))
-    expect(prov.packages.some((p: { package: string; requested: boolean }) => p.package === 'dev-libs/bar' && p.requested)).toBe(true)
-    const next = await runOlm(['sync', '--root', root])
-    expect([next.code, next.stderr]).toEqual([0, ''])
-    await removeDir(root)
+    const calls = (await readFile(trace, 'utf8')).trim().split('\n')
+    expect(calls.at(-1)).toMatch(/ rm .*\/var\/cache\/overlayman\/lock$/)
+    expect(calls.slice(-12).join('\n')).toMatch(/^\d+ rename .*\/var\/cache\/overlayman\/\.last-sync\.json\S*$/m)
+    for (const at of [total - 3, total - 2, total - 1, total]) {
+      const root = path.join(work, `r${n++}`)
+      await cloneRoot(template, root)
+      const r = await spawnOlm(['add', 'dev-libs/bar::small', '--root', root], { preload: true, env: { OLM_TEST_FAIL_AT_WRITE: `${at}:EIO`, OLM_TEST_FAIL_OUTSIDE: '/nonexistent/' } }).done
+      const point = `write ${at} of ${total}`
+      expect([point, r.code, r.stderr]).toEqual([point, 0, expect.stringMatching(/^warning: could not (record this sync in|remove the lock in) \S+\/var\/cache\/overlayman .*EIO: injected fault.*\n$/)])
+      expect(await readFile(path.join(root, 'etc/overlayman/packages.d/olm.conf'), 'utf8')).toContain('dev-libs/bar::small')
+      const prov = JSON.parse(await readFile(path.join(root, 'var/db/repos/overlayman/metadata/overlayman.json'), 'utf8'))
+      expect(prov.packages.some((p: { package: string; requested: boolean }) => p.package === 'dev-libs/bar' && p.requested)).toBe(true)
+      const next = await runOlm(['sync', '--root', root])
+      expect([point, next.code, next.stderr]).toEqual([point, 0, ''])
+      await removeDir(root)
+    }
   })
 })

@@ -65,7 +65,7 @@ export async function lockedContext(g: GlobalOptions, env: CliEnv, command: stri
   try {
     return { ctx: await loadContext(g.root, report), release }
   } catch (err) {
-    await lock.release()
+    await lock.release().catch(() => {}) // the configuration error is the one to report
     throw err
   }
 }

@@ -37,7 +37,10 @@ export async function syncAndReport(ctx: Context, g: GlobalOptions, env: CliEnv,
   const summary = syncSummary(result, ctx.show(ctx.location), g.pretend)
   if (g.verbosity !== 'quiet') for (const l of summary) env.out(l)
   const code = exitStatus(result)
-  await record(code, result.failed.length ? `kept the previous state of ${result.failed.map((f) => f.source.overlay).join(', ')}` : summary[summary.length - 1]!)
+  // Done, published: a record that cannot be kept is a warning (olm status shows the one before).
+  await record(code, result.failed.length ? `kept the previous state of ${result.failed.map((f) => f.source.overlay).join(', ')}` : summary[summary.length - 1]!).catch((err: Error) =>
+    ctx.report.emit({ type: 'warn', code: 'WRITE_FAILED', message: `could not record this sync in ${ctx.cacheDir} (${err.message})` }),
+  )
   return code
 }
 
