@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { isErrno } from '../config/load.js'
 import { OlmError } from '../errors.js'
+import { INITIAL_PID_NAMESPACE, ownNamespace, runsInNamespace, startTicks } from '../util/processes.js'
 
 /** Who holds the lock: written into the lock file so a waiting run can say so. */
 export interface LockHolder {
@@ -153,16 +153,13 @@ async function readHolder(file: string): Promise<LockHolder | null> {
 }
 
 /**
- * The pid namespace every process shows in (PROC_PID_INIT_INO): from it, the
- * processes of the others (containers) can be seen too.
+ * Whether olm here can tell if the holder still runs: not on another host,
+ * nor in another container unless from the host as root (see runsInNamespace).
  */
-const INITIAL_PID_NAMESPACE = 'pid:[4026531836]'
-
-/** Whether olm here can tell if the holder still runs: not on another host, nor from inside another container. */
 function canJudge(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return false
   const mine = ownNamespace('pid')
-  return h.pidns === undefined || mine === undefined || h.pidns === mine || mine === INITIAL_PID_NAMESPACE
+  return h.pidns === undefined || mine === undefined || h.pidns === mine || (mine === INITIAL_PID_NAMESPACE && process.getuid?.() === 0)
 }
 
 function isStale(h: LockHolder): boolean {
@@ -206,81 +203,19 @@ async function release(file: string, me: LockHolder): Promise<void> {
 const sameHolder = (a: LockHolder, b: LockHolder) => (a.token !== undefined || b.token !== undefined ? a.token === b.token : a.pid === b.pid && a.started === b.started)
 
 /**
- * Whether a holder of another pid namespace runs, seen from the initial one:
- * a process, no zombie and not ending, has its pid as the last of its NSpid
- * (/proc/N/status), is in a namespace of its number and, when their time
- * namespaces agree, started when it did (the kernel gives a number freed by
- * a container that ended to the next one, whose pid 1 is no holder). True
- * when that cannot be told: olm not root (other users' processes may be
- * hidden), a kernel without NSpid, a process that cannot be looked at. The
- * verdict holds a few seconds: a wait asks every 100-250 ms, and a scan of
- * a thousand processes takes ~30 ms.
+ * Whether a holder of another pid namespace runs, seen from the initial one
+ * (see runsInNamespace: by its pid there and its start time, as the kernel
+ * gives a number freed by a container that ended to the next one, whose pid
+ * 1 is no holder). The verdict holds a few seconds: a wait asks every
+ * 100-250 ms, and a scan of a thousand processes takes ~30 ms.
  */
 function foreignHolderRuns(h: LockHolder): boolean {
   const key = h.token ?? `${h.pid} ${h.started}`
   const known = foreignVerdicts.get(key)
   if (known && Date.now() - known.at < 3_000) return known.runs
-  const runs = scanForHolder(h)
+  const runs = runsInNamespace(h)
   foreignVerdicts.set(key, { at: Date.now(), runs })
   return runs
 }
 
 const foreignVerdicts = new Map<string, { at: number; runs: boolean }>()
-
-function scanForHolder(h: LockHolder): boolean {
-  let pids: string[]
-  try {
-    if (process.getuid?.() !== 0 || !/^NSpid:/m.test(readFileSync('/proc/self/status', 'utf8'))) return true
-    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
-  } catch {
-    return true
-  }
-  const startComparable = h.startTicks !== undefined && h.timens === ownNamespace('time')
-  for (const pid of pids) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-      const nspids = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? []
-      // One pid: a process of the initial namespace. A zombie has ended (its parent, gone with the container, may never reap it).
-      if (nspids.length < 2 || nspids.at(-1) !== String(h.pid) || /^State:\s*Z/m.test(status)) continue
-      if (readlinkSync(`/proc/${pid}/ns/pid`) !== h.pidns || exiting(pid)) continue
-      if (!startComparable || startTicks(Number(pid)) === h.startTicks) return true
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ESRCH')) continue // it ended meanwhile
-      return true
-    }
-  }
-  return false
-}
-
-/**
- * Whether a process is ending (PF_EXITING in the flags of /proc/N/stat): a
- * container's pid 1 that was killed waits so, in state D, for the rest of
- * its namespace.
- */
-function exiting(pid: string): boolean {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  return (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]) & 0x4) !== 0
-}
-
-const namespaces = new Map<string, string | undefined>()
-
-/** This process's namespace of a kind ("pid:[4026531836]"); undefined where /proc or the kind is missing. */
-function ownNamespace(kind: 'pid' | 'time'): string | undefined {
-  if (!namespaces.has(kind)) {
-    try {
-      namespaces.set(kind, readlinkSync(`/proc/self/ns/${kind}`))
-    } catch {
-      namespaces.set(kind, undefined)
-    }
-  }
-  return namespaces.get(kind)
-}
-
-function startTicks(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
-  } catch {
-    return undefined
-  }
-}
