@@ -145,11 +145,14 @@ async function isBroken(file: string): Promise<boolean> {
 }
 
 async function readHolder(file: string): Promise<LockHolder | null> {
+  let holder: Partial<LockHolder> | null
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as LockHolder
+    holder = JSON.parse(await fs.readFile(file, 'utf8')) as Partial<LockHolder> | null
   } catch {
     return null // vanished, or being written right now
   }
+  // Valid JSON that names no holder (damaged, written by hand) is as broken as garbage: see isBroken.
+  return holder && typeof holder === 'object' && Number.isInteger(holder.pid) && typeof holder.host === 'string' && typeof holder.started === 'string' ? (holder as LockHolder) : null
 }
 
 /**

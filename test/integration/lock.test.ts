@@ -24,13 +24,16 @@ describe('the lock file', () => {
     expect(await readdir(dir)).toEqual([])
   })
 
-  it('takes over an empty lock left by a run killed while creating it, once it is old', async () => {
-    const dir = await testDir()
-    await writeFile(path.join(dir, 'lock'), '')
-    const old = new Date(Date.now() - 60_000)
-    await utimes(path.join(dir, 'lock'), old, old)
-    const lock = await acquireLock(dir, opts(2_000))
-    await lock.release()
+  it('takes over an empty lock left by a run killed while creating it, once it is old, and one whose JSON names no holder', async () => {
+    for (const text of ['', '"x"\n', '{"pid":"1"}\n', 'null\n']) {
+      const dir = await testDir()
+      await writeFile(path.join(dir, 'lock'), text)
+      const old = new Date(Date.now() - 60_000)
+      await utimes(path.join(dir, 'lock'), old, old)
+      const lock = await acquireLock(dir, opts(2_000))
+      expect(JSON.parse(await readFile(path.join(dir, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid })
+      await lock.release()
+    }
   })
 
   it('does not take over an empty lock that was just created (its writer may be mid-write)', async () => {
