@@ -109,14 +109,18 @@ async function check(repo, olmStderr) {
   let failed = 0
   const fail = (m) => (failed++, console.log(`  FAIL ${m}`))
   const eclassMd5 = new Map()
+  /** md5 and whether the repository ships it; null when neither has it. */
   const eclassOf = async (e) => {
     if (!eclassMd5.has(e)) {
       const own = path.join(repo, 'eclass', `${e}.eclass`)
       const file = existsSync(own) ? own : path.join(gentooDir, 'eclass', `${e}.eclass`)
-      eclassMd5.set(e, existsSync(file) ? md5(await readFile(file)) : null)
+      eclassMd5.set(e, existsSync(file) ? { md5: md5(await readFile(file)), own: file === own } : null)
     }
     return eclassMd5.get(e)
   }
+  // An entry made against another ::gentoo than yours: portage regenerates it, as it would with
+  // the overlay itself enabled (olm copies the overlay's entries; the contract leaves masters' md5s unchecked).
+  const staleAgainstGentoo = new Set()
   const licenseThere = (l) => existsSync(path.join(repo, 'licenses', l)) || existsSync(path.join(gentooDir, 'licenses', l))
   const packageThere = (cp) => [repo, gentooDir].some((d) => existsSync(path.join(d, cp)))
   let ebuilds = 0
@@ -137,7 +141,9 @@ async function check(repo, olmStderr) {
         for (let i = 0; i + 1 < pairs.length; i += 2) {
           const have = await eclassOf(pairs[i])
           if (have === null) fail(`${where}: inherits ${pairs[i]}, in neither the repository nor ::gentoo`)
-          else if (have !== pairs[i + 1]) fail(`${where}: eclass ${pairs[i]} has md5 ${have}, the entry says ${pairs[i + 1]}`)
+          else if (have.md5 === pairs[i + 1]) continue
+          else if (have.own) fail(`${where}: the repository's eclass ${pairs[i]} has md5 ${have.md5}, the entry says ${pairs[i + 1]}`)
+          else staleAgainstGentoo.add(where)
         }
         for (const l of (entry.LICENSE ?? '').split(/\s+/).filter((t) => /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/.test(t)))
           if (!licenseThere(l) && !olmStderr.includes(`license ${l} of`)) fail(`${where}: license ${l} in neither the repository nor ::gentoo, and olm did not say so`)
@@ -149,6 +155,7 @@ async function check(repo, olmStderr) {
     }
   }
   console.log(`checked ${ebuilds} ebuilds in ${repo}: ${failed ? `${failed} failed` : 'all held'}`)
+  if (staleAgainstGentoo.size) console.log(`  (${staleAgainstGentoo.size} entries name ::gentoo eclass md5s other than yours: portage regenerates those, as with the overlay itself)`)
   if (ebuilds === 0) return failed + 1
   return failed
 }
