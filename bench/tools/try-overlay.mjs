@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -70,8 +70,11 @@ await makeBareRepo(overlayDir, path.join(gitRoot, `${name}.git`))
 const server = await startGitServer({ root: gitRoot })
 let failures = 0
 try {
+  // Paths in the root's repos.conf are taken under --root, as olm takes every path: ::gentoo is linked in.
+  await mkdir(path.join(root, 'var/db/repos'), { recursive: true })
+  await symlink(gentooDir, path.join(root, 'var/db/repos/gentoo'))
   await mkdir(path.join(root, 'etc/portage/repos.conf'), { recursive: true })
-  await writeFile(path.join(root, 'etc/portage/repos.conf/gentoo.conf'), `[gentoo]\nlocation = ${gentooDir}\n`)
+  await writeFile(path.join(root, 'etc/portage/repos.conf/gentoo.conf'), '[gentoo]\nlocation = /var/db/repos/gentoo\n')
   await mkdir(path.join(root, 'etc/overlayman/overlays.d'), { recursive: true })
   await writeFile(path.join(root, `etc/overlayman/overlays.d/${name}.conf`), `[${name}]\nsync-uri = ${server.url}/${name}.git\n`)
   const add = await olm(['add', ...wanted.map((cp) => `${cp}::${name}`)])

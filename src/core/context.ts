@@ -168,6 +168,44 @@ export function openLocal(ctx: Context, log?: LocalReadLog): LocalTree {
   return openLocalTree(localRepos(ctx), log)
 }
 
+/**
+ * Checks that the local tree's repositories are there before a sync uses
+ * them. Without the main repository (not synced yet, moved, a --root that
+ * lacks it) olm would pull from the overlay all that it satisfies and leave
+ * out every ebuild inheriting its eclasses: a configuration error, before
+ * anything is fetched or written. Another repository that is not there
+ * satisfies nothing: said, returned as warnings.
+ */
+export async function checkLocalRepos(ctx: Context): Promise<string[]> {
+  const { mainRepo, repos: entries } = ctx.reposConf
+  const repos = localRepos(ctx)
+  const declared = (name: string) => {
+    const entry = entries.get(name)
+    return entry ? { text: `${ctx.show(entry.file)}:${entry.line}`, where: { file: ctx.show(entry.file), line: entry.line } } : null
+  }
+  if (!repos.some((r) => r.name === mainRepo)) {
+    const entry = declared(mainRepo)
+    throw new OlmError(
+      'CONFIG_INVALID',
+      entry ? `the main repository [${mainRepo}] has no location` : `main-repo = ${mainRepo} names no repository of repos.conf`,
+      entry?.where ?? { file: ctx.show(ctx.paths.reposConf) },
+    )
+  }
+  const warnings: string[] = []
+  for (const repo of repos) {
+    if ((await fs.stat(repo.dir).catch(() => null))?.isDirectory()) continue
+    const entry = declared(repo.name)
+    const from = entry ? `as ${entry.text} says` : 'where portage assumes it'
+    if (repo.name === mainRepo)
+      throw new OlmError('CONFIG_INVALID', `the main repository ::${mainRepo} is not at ${ctx.show(repo.dir)} (${from}): olm resolves dependencies against it`, {
+        ...entry?.where,
+        hint: 'sync it first (emerge --sync), or give its location in /etc/portage/repos.conf',
+      })
+    warnings.push(`repository ::${repo.name} is not at ${ctx.show(repo.dir)} (${from}): it satisfies no dependency`)
+  }
+  return warnings
+}
+
 /** The local tree's repositories, in repos.conf order (see openLocal). */
 export function localRepos(ctx: Context): LocalRepoLocation[] {
   const conf = ctx.reposConf

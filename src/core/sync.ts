@@ -17,7 +17,7 @@ import { resolveClosure } from '../resolve/closure.js'
 import { MetadataMemo } from '../resolve/metadata-memo.js'
 import { createOverlayIndex, type MetadataEvaluator, type OverlayIndex } from '../resolve/overlay-index.js'
 import { writeCacheFile } from '../util/cache-file.js'
-import { type Context, openLocal, resolveSources } from './context.js'
+import { checkLocalRepos, type Context, openLocal, resolveSources } from './context.js'
 import { createSyncEvaluator } from './metadata.js'
 import { moveWitness, type SyncOutcome, type SyncWitness, readWitness, removeWitness, witnessHolds, witnessInputs, witnessRecorder, writeWitness } from './sync-witness.js'
 import { diffProvenance, type PackageChange, readProvenance } from './provenance.js'
@@ -60,6 +60,7 @@ export interface SyncResult {
  */
 export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResult> {
   const requests = opts.requests ?? ctx.requests
+  for (const message of await checkLocalRepos(ctx)) ctx.report.emit({ type: 'warn', code: 'NOTICE', message })
   const names = [...new Set(requests.map((r) => r.overlay))]
   const sources = await resolveSources(ctx, names, { refresh: !opts.pretend, signal: opts.signal })
   const lockOptions: LockOptions = {

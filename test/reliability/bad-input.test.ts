@@ -132,3 +132,42 @@ async function makeRootFor(files: Record<string, string>): Promise<string> {
   }
   return root
 }
+
+/**
+ * The local tree olm resolves against must be there: without the main
+ * repository every dependency it satisfies would be pulled from the overlay,
+ * and every ebuild inheriting its eclasses left out. Found by trying olm on a
+ * real overlay with a ::gentoo outside --root: the sync succeeded with 44
+ * packages pulled and 14 left out, and said nothing of the missing repository.
+ */
+describe.skipIf(missing)('a local repository that is not there', () => {
+  it('the main one: sync and add exit 2 naming its repos.conf entry and location, nothing changed', async () => {
+    const root = await makeRootFor(GOOD)
+    await removeDir(path.join(root, 'var/db/repos/gentoo'))
+    const before = await state(root)
+    for (const args of [['sync'], ['add', 'app-misc/foo::small']]) {
+      const r = await runOlm([...args, '--root', root])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/\/etc\/portage\/repos\.conf\/gentoo\.conf:4: the main repository ::gentoo is not at \/var\/db\/repos\/gentoo/)
+      expect(r.stderr).toMatch(/emerge --sync/)
+      expect(await state(root)).toEqual(before)
+    }
+  })
+
+  it('the main one named by main-repo but not defined: exit 2, nothing changed', async () => {
+    const root = await makeRootFor({ ...GOOD, 'etc/portage/repos.conf/zz.conf': '[DEFAULT]\nmain-repo = nosuch\n' })
+    const before = await state(root)
+    const r = await runOlm(['sync', '--root', root])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/main-repo = nosuch names no repository/)
+    expect(await state(root)).toEqual(before)
+  })
+
+  it('another one: a warning naming it, and the sync goes on', async () => {
+    const root = await makeRootFor({ ...GOOD, 'etc/portage/repos.conf/local.conf': '[local]\nlocation = /var/db/repos/local\n' })
+    const r = await runOlm(['sync', '--root', root])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(/repository ::local is not at \/var\/db\/repos\/local \(as \/etc\/portage\/repos\.conf\/local\.conf:1 says\): it satisfies no dependency/)
+    expect((await lstat(path.join(root, 'var/db/repos/overlayman'))).isSymbolicLink()).toBe(true)
+  })
+})
