@@ -13,7 +13,9 @@
 //
 //   npm run build && npm run build:helpers
 //   node bench/tools/try-overlay.mjs --overlay /var/db/repos/guru [--gentoo /var/db/repos/gentoo]
-//        [--work DIR] [--random N [--seed S]] [category/package ...]
+//        [--work DIR] [--random N [--seed S]] [--bump N] [category/package ...]
+//
+// --bump N: then commits a new revision of N copied packages upstream and syncs again.
 //
 // Exit status: 0 when olm succeeded (or partly) and every check held, 1 otherwise.
 import { spawn } from 'node:child_process'
@@ -25,7 +27,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const project = fileURLToPath(new URL('../..', import.meta.url))
-const { makeBareRepo } = await import(path.join(project, 'dist-test/test/helpers/bare-repo.js'))
+const { commitChange, makeBareRepo } = await import(path.join(project, 'dist-test/test/helpers/bare-repo.js'))
 const { startGitServer } = await import(path.join(project, 'dist-test/test/helpers/git-server.js'))
 
 const argv = process.argv.slice(2)
@@ -40,12 +42,13 @@ const overlayDir = path.resolve(opt('--overlay', '') || usage('--overlay is requ
 const gentooDir = path.resolve(opt('--gentoo', '/var/db/repos/gentoo'))
 const work = opt('--work', '') || (await mkdtemp(path.join(tmpdir(), 'olm-try-')))
 const random = Number(opt('--random', '0'))
+const bump = Number(opt('--bump', '0'))
 const seed = Number(opt('--seed', '1'))
 const name = (await readFile(path.join(overlayDir, 'profiles/repo_name'), 'utf8').catch(() => '')).trim() || path.basename(overlayDir)
 const wanted = argv.length ? argv : await pickPackages(overlayDir, random || 10, seed)
 
 function usage(message) {
-  console.error(`${message}\nusage: try-overlay.mjs --overlay DIR [--gentoo DIR] [--work DIR] [--random N [--seed S]] [category/package ...]`)
+  console.error(`${message}\nusage: try-overlay.mjs --overlay DIR [--gentoo DIR] [--work DIR] [--random N [--seed S]] [--bump N] [category/package ...]`)
   process.exit(2)
 }
 
@@ -84,11 +87,44 @@ try {
   const again = await olm(['sync'])
   console.log(`$ olm sync   (exit ${again.code}, ${again.ms} ms)\n${again.out}${again.err}`)
   if (again.code !== add.code) failures++
+  if (bump) failures += await bumpAndSync()
 } finally {
   await server.close()
 }
 console.log(failures ? `${failures} problem(s)` : 'every check held')
 process.exitCode = failures ? 1 : 0
+
+/**
+ * An upstream commit as the overlay's maintainers make them: a new revision
+ * of `bump` copied packages (their newest ebuild again, without an md5-cache
+ * entry, so olm evaluates it), then `olm sync`, the checks again, and each new
+ * ebuild looked for in the repository. Returns the failures.
+ */
+async function bumpAndSync() {
+  const repo = path.join(root, 'var/db/repos/overlayman')
+  const changes = {}
+  const expected = []
+  for (const cp of wanted) {
+    if (expected.length === bump) break
+    const ebuilds = (await readdir(path.join(repo, cp)).catch(() => [])).filter((f) => f.endsWith('.ebuild')).sort()
+    const newest = ebuilds.at(-1)
+    if (!newest) continue
+    const pf = newest.slice(0, -'.ebuild'.length)
+    const next = /-r(\d+)$/.test(pf) ? pf.replace(/-r(\d+)$/, (_, r) => `-r${Number(r) + 1}`) : `${pf}-r1`
+    changes[`${cp}/${next}.ebuild`] = await readFile(path.join(repo, cp, newest))
+    expected.push(`${cp}/${next}.ebuild`)
+  }
+  await commitChange(path.join(gitRoot, `${name}.git`), changes, 'bump')
+  const run = await olm(['sync'])
+  console.log(`\n$ olm sync   after a commit adding ${expected.join(' ')}   (exit ${run.code}, ${run.ms} ms)\n${run.out}${run.err}`)
+  if (run.code !== 0 && run.code !== 3) return 1
+  let failed = await check(repo, run.err)
+  for (const rel of expected) {
+    const left = run.err.includes(`${rel.split('/').slice(0, 1)}/${path.basename(rel, '.ebuild')}::${name} is left out`)
+    if (!left && !existsSync(path.join(repo, rel))) failed += (console.log(`  FAIL ${rel} is not in the repository after the sync`), 1)
+  }
+  return failed
+}
 
 function md5(bytes) {
   return createHash('md5').update(bytes).digest('hex')
