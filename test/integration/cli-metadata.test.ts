@@ -85,4 +85,18 @@ describe.skipIf(missing)('metadata from the ebuilds themselves', () => {
     const files = [...(await snapshotTree(repo + '/')).keys()].filter((f) => f.endsWith('.ebuild'))
     expect(files).toEqual(['sys-kernel/tt-kmd/tt-kmd-1.34.ebuild', 'sys-kernel/tt-kmd/tt-kmd-9999.ebuild'])
   })
+
+  it('a requested package whose every ebuild dies is said to have none usable', async () => {
+    const src = path.join(dir, 'src', 'all-broken')
+    await cp(path.join(dir, 'src', 'tenstorrent'), src, { recursive: true, verbatimSymlinks: true })
+    for (const v of ['1.34', '1.35', '9999']) await writeFile(path.join(src, `sys-kernel/tt-kmd/tt-kmd-${v}.ebuild`), 'EAPI=8\ninherit no-such-eclass\n')
+    await makeBareRepo(src, path.join(dir, 'git', 'all-broken.git'))
+    const { r, repo } = await addInto({ tenstorrent: 'all-broken.git' }, 'sys-kernel/tt-kmd::tenstorrent')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^ {2}N sys-kernel\/tt-kmd::tenstorrent \(no usable ebuild: the sync's warnings say why\)$/m)
+    expect(r.stderr.match(/sys-kernel\/tt-kmd-[0-9.]+::tenstorrent is left out: .*no-such-eclass/g)).toHaveLength(3)
+    expect([...(await snapshotTree(repo + '/')).keys()].filter((f) => f.endsWith('.ebuild'))).toEqual([])
+    const list = await runOlm(['list', '--root', path.resolve(repo, '../../../..')])
+    expect(list.stdout).toMatch(/^sys-kernel\/tt-kmd::tenstorrent \(no usable ebuild: the sync's warnings say why\) @/m)
+  })
 })

@@ -5,6 +5,7 @@ import { type Provenance, readProvenance } from '../../core/provenance.js'
 import type { CliEnv } from '../env.js'
 import { addGlobalOptions, globalOptions } from './shared.js'
 import type { Context } from '../../core/context.js'
+import { versions } from '../render/summary.js'
 
 export function listCommand(program: Command, env: CliEnv): void {
   addGlobalOptions(program.command('list'))
@@ -21,7 +22,7 @@ export function listCommand(program: Command, env: CliEnv): void {
       }
       for (const p of prov.packages) {
         const how = p.requested ? 'requested' : `pulled by ${p.neededBy.join('; ')}`
-        env.out(`${p.package}::${p.overlay} ${p.versions.join(' ')} @${p.commit.slice(0, 12)} (${how})`)
+        env.out(`${p.package}::${p.overlay} ${versions(p.versions)} @${p.commit.slice(0, 12)} (${how})`)
       }
       if (!prov.packages.length) env.out(`${ctx.show(ctx.location)} holds no packages`)
     })

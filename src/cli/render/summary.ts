@@ -23,13 +23,20 @@ export function syncSummary(r: SyncResult, location: string, pretend: boolean): 
 function describeChange(c: PackageChange): string {
   switch (c.kind) {
     case 'new':
-      return `  N ${c.package}::${c.overlay} ${c.after.join(' ')}`
+      return `  N ${c.package}::${c.overlay} ${versions(c.after)}`
     case 'updated':
-      return `  U ${c.package}::${c.overlay} ${c.before.join(' ')} -> ${c.after.join(' ')}`
+      return `  U ${c.package}::${c.overlay} ${versions(c.before)} -> ${versions(c.after)}`
     case 'removed':
-      return `  D ${c.package}::${c.overlay} ${c.before.join(' ')}`
+      return `  D ${c.package}::${c.overlay} ${versions(c.before)}`
   }
 }
+
+/**
+ * A package whose every ebuild was left out (each said in a warning) is still
+ * copied, without an ebuild: its line says so rather than end blank (seen on
+ * a real overlay whose ebuilds need an eclass the local ::gentoo lacks).
+ */
+export const versions = (list: readonly string[]) => (list.length ? list.join(' ') : "(no usable ebuild: the sync's warnings say why)")
 
 /** --pretend: the whole plan, file by file. */
 export function planListing(r: SyncResult): string[] {
