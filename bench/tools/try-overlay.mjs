@@ -52,10 +52,16 @@ function usage(message) {
   process.exit(2)
 }
 
+/** The category directories of a repository: every directory but the repository's own (virtual/ and pentoo/ have no dash). */
+async function categoryDirs(dir) {
+  const own = new Set(['eclass', 'licenses', 'metadata', 'profiles', 'scripts'])
+  return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.') && !own.has(d.name))
+}
+
 /** N packages of the overlay, the same for the same seed. */
 async function pickPackages(dir, n, s) {
   const all = []
-  for (const cat of (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory() && d.name.includes('-')))
+  for (const cat of await categoryDirs(dir))
     for (const pkg of await readdir(path.join(dir, cat.name), { withFileTypes: true }))
       if (pkg.isDirectory() && (await readdir(path.join(dir, cat.name, pkg.name))).some((f) => f.endsWith('.ebuild'))) all.push(`${cat.name}/${pkg.name}`)
   all.sort()
@@ -163,7 +169,7 @@ async function check(repo, olmStderr) {
   const licenseThere = (l) => existsSync(path.join(repo, 'licenses', l)) || existsSync(path.join(gentooDir, 'licenses', l))
   const packageThere = (cp) => [repo, gentooDir].some((d) => existsSync(path.join(d, cp)))
   let ebuilds = 0
-  for (const cat of (await readdir(repo, { withFileTypes: true })).filter((d) => d.isDirectory() && d.name.includes('-'))) {
+  for (const cat of await categoryDirs(repo)) {
     for (const pn of (await readdir(path.join(repo, cat.name), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name)) {
       for (const file of (await readdir(path.join(repo, cat.name, pn))).filter((f) => f.endsWith('.ebuild'))) {
         ebuilds++

@@ -108,7 +108,7 @@ export function createMetadataEvaluator(opts: EvaluatorOptions): MetadataEvaluat
         package: `${ebuild.category}/${ebuild.pn}`,
       })
     }
-    const bytes = await index.tree.readFile(ebuild.relPath)
+    const bytes = await index.tree.readFile(ebuild.source ?? ebuild.relPath)
     if (!bytes) throw fail('the ebuild is not a regular file')
     const ebuildMd5 = md5Hex(bytes)
     const eapi = parseHeadEapi(bytes.toString('utf8'), ebuild.relPath)

@@ -67,15 +67,21 @@ export async function buildPlan(closure: Closure, opts: PlanOptions): Promise<Wr
 async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: OverlayTree): Promise<void> {
   const pkgDir = `${pkg.category}/${pkg.pn}`
   const copied = new Set(pkg.ebuilds.map((e) => e.ebuild.relPath))
+  const linked = new Map(pkg.ebuilds.flatMap((e) => (e.ebuild.source ? [[e.ebuild.relPath, e.ebuild.source] as const] : [])))
   // Only where the tree says its listings carry the ids that are logged: a tree wrapping a logging
   // one without passing readDirWithIds on would log names only, and the files' content would
   // drop out of the witness. Elsewhere each file is looked up, as before.
   const byListing = tree.readDirWithIds !== undefined
   for (const { relPath, entry } of await walk(tree, pkgDir)) {
-    const isEbuild = relPath.endsWith('.ebuild') && relPath.lastIndexOf('/') === pkgDir.length
+    const isEbuild = isEbuildOf(pkgDir, relPath)
     if (isEbuild && !copied.has(relPath)) continue // the user's line narrowed the versions
     const target = entry.type === 'symlink' ? await tree.readLink(relPath) : null
-    if (target !== null) entries.push({ relPath, kind: 'symlink', target: checkLink(tree, pkgDir, relPath, target) })
+    const source = linked.get(relPath)
+    // A linked ebuild whose ebuild the user's line left out would dangle: it is copied as the file it leads to.
+    if (target !== null && source !== undefined && isEbuildOf(pkgDir, source) && !copied.has(source)) {
+      checkLink(tree, pkgDir, relPath, target)
+      entries.push(await copyFile(tree, source, relPath))
+    } else if (target !== null) entries.push({ relPath, kind: 'symlink', target: checkLink(tree, pkgDir, relPath, target) })
     // By the id its directory's listing gives (logged with the ids): looking each file up again
     // was half of planning a 1,157-package closure (~50 ms for 10,900 files).
     else if (byListing && entry.type === 'file' && entry.id) entries.push({ relPath, kind: 'file', id: entry.id, executable: entry.executable, read: rereadFrom(tree, relPath) })
@@ -88,6 +94,9 @@ async function addPackage(entries: PlanEntry[], pkg: ClosurePackage, tree: Overl
     else entries.push(fileEntry(cacheRel, Buffer.from(formatCacheEntry(metadata.entry)), false))
   }
 }
+
+/** Whether relPath names an ebuild of the package directory (not one in files/). */
+const isEbuildOf = (pkgDir: string, relPath: string) => relPath.endsWith('.ebuild') && relPath.lastIndexOf('/') === pkgDir.length
 
 /** Every file and symlink under dir with its listing's entry, depth first, sorted. Devices, fifos and the like are refused. */
 async function walk(tree: OverlayTree, dir: string): Promise<{ relPath: string; entry: TreeEntry }[]> {
@@ -129,17 +138,18 @@ function rereadFrom(tree: OverlayTree, relPath: string): () => Promise<Buffer> {
   }
 }
 
-async function copyFile(tree: OverlayTree, relPath: string): Promise<PlanEntry> {
-  const entry = await tree.entry(relPath)
-  const reread = rereadFrom(tree, relPath)
+/** The file at `from` of the overlay, to be written at `to` (the same path but for a linked ebuild). */
+async function copyFile(tree: OverlayTree, from: string, to = from): Promise<PlanEntry> {
+  const entry = await tree.entry(from)
+  const reread = rereadFrom(tree, from)
   // The tree knows the content's id: nothing is read until the file is written, if it is written at all.
-  if (entry?.type === 'file' && entry.id) return { relPath, kind: 'file', id: entry.id, executable: entry.executable, read: reread }
-  const content = entry?.type === 'file' ? await tree.readFile(relPath) : null
+  if (entry?.type === 'file' && entry.id) return { relPath: to, kind: 'file', id: entry.id, executable: entry.executable, read: reread }
+  const content = entry?.type === 'file' ? await tree.readFile(from) : null
   if (content === null) {
-    const kind = (await tree.readLink(relPath)) !== null ? 'a symlink' : 'not a regular file'
-    throw new OlmError('UNSAFE_PATH', `${relPath} in ::${tree.overlay} is ${kind}; refusing to copy it`, { overlay: tree.overlay, file: relPath })
+    const kind = (await tree.readLink(from)) !== null ? 'a symlink' : 'not a regular file'
+    throw new OlmError('UNSAFE_PATH', `${from} in ::${tree.overlay} is ${kind}; refusing to copy it`, { overlay: tree.overlay, file: from })
   }
-  return fileEntry(relPath, content, entry?.executable ?? false, reread)
+  return fileEntry(to, content, entry?.executable ?? false, reread)
 }
 
 function digestOf(entries: PlanEntry[]): string {

@@ -18,6 +18,12 @@ export interface OverlayEbuild {
   version: Version
   /** "cat/pn/pn-1.0.ebuild" */
   relPath: string
+  /**
+   * For an ebuild that is a symlink (an overlay may make a release a link to
+   * its live ebuild): the file it leads to in its package directory, whose
+   * bytes portage reads as this ebuild. Absent for a regular file.
+   */
+  source?: string
 }
 
 /** What the resolver needs of an ebuild's metadata (the md5-cache keys it reads). */
@@ -123,12 +129,38 @@ async function listEbuilds(tree: OverlayTree, category: string, pn: string): Pro
   if (!entries) return []
   const out: OverlayEbuild[] = []
   for (const e of entries) {
-    if (e.type !== 'file') continue
+    if (e.type !== 'file' && e.type !== 'symlink') continue
     const parsed = parseEbuildFileName(pn, e.name)
     if (!parsed) continue
-    out.push({ overlay: tree.overlay, category, pn, pvr: parsed.pvr, version: parsed.version, relPath: `${category}/${pn}/${e.name}` })
+    const relPath = `${category}/${pn}/${e.name}`
+    const ebuild: OverlayEbuild = { overlay: tree.overlay, category, pn, pvr: parsed.pvr, version: parsed.version, relPath }
+    if (e.type === 'symlink') {
+      // One that leads nowhere, or out of its package (which the copy refuses), is no ebuild.
+      const source = await linkedFile(tree, `${category}/${pn}`, relPath)
+      if (!source) continue
+      ebuild.source = source
+    }
+    out.push(ebuild)
   }
   return out
+}
+
+/** The regular file a symlink leads to, through at most 8 links, all inside `dir`; null for none. */
+async function linkedFile(tree: OverlayTree, dir: string, link: string): Promise<string | null> {
+  let at = link
+  for (let hops = 0; hops < 8; hops++) {
+    const target = await tree.readLink(at)
+    if (target === null) return (await tree.entry(at))?.type === 'file' ? at : null
+    if (target.startsWith('/')) return null
+    const parts = at.split('/').slice(0, -1)
+    for (const seg of target.split('/')) {
+      if (seg === '..') parts.pop()
+      else if (seg !== '' && seg !== '.') parts.push(seg)
+    }
+    at = parts.join('/')
+    if (!at.startsWith(dir + '/')) return null
+  }
+  return null
 }
 
 async function loadMetadata(
@@ -140,14 +172,15 @@ async function loadMetadata(
 ): Promise<EbuildMetadata> {
   const cacheRel = `metadata/md5-cache/${ebuild.category}/${ebuild.pn}-${ebuild.pvr}`
   // By content id (git trees have them): the same ebuild and entry as a resolution before.
-  const key = remembered ? await memoKey(index.tree, ebuild.relPath, cacheRel) : null
+  const file = ebuild.source ?? ebuild.relPath
+  const key = remembered ? await memoKey(index.tree, file, cacheRel) : null
   const known = key ? remembered!.memo.get(key) : undefined
   if (known) {
     const eclasses = await eclassSet(remembered!, known.eclasses, index)
     if (eclasses.hold) return fromMemo(known, eclasses.names)
   }
-  const bytes = await index.tree.readFile(ebuild.relPath)
-  if (!bytes) throw new Error(`ebuild vanished from the tree: ${ebuild.relPath}`)
+  const bytes = await index.tree.readFile(file)
+  if (!bytes) throw new Error(`ebuild vanished from the tree: ${file}`)
   const cacheText = await readText(index.tree, cacheRel)
   if (cacheText !== null) {
     const entry = parseCacheEntry(cacheText, `${cacheRel} in ::${index.overlay}`)

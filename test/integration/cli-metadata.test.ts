@@ -1,4 +1,4 @@
-import { cp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, lstat, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeBareRepo } from '../helpers/bare-repo.js'
@@ -84,6 +84,50 @@ describe.skipIf(missing)('metadata from the ebuilds themselves', () => {
     expect(r.stderr).toMatch(/sys-kernel\/tt-kmd-1\.35::tenstorrent is left out: .*broken on purpose/)
     const files = [...(await snapshotTree(repo + '/')).keys()].filter((f) => f.endsWith('.ebuild'))
     expect(files).toEqual(['sys-kernel/tt-kmd/tt-kmd-1.34.ebuild', 'sys-kernel/tt-kmd/tt-kmd-9999.ebuild'])
+  })
+
+  /**
+   * A release made a symlink to another ebuild of its package, as a real
+   * overlay (Pentoo) does: olm listed only regular files as ebuilds and dropped
+   * the link without a word, so that version was never copied.
+   */
+  describe('an ebuild that is a symlink to another of its package', () => {
+    /** The tenstorrent fixture (with or without its md5-cache) and tt-kmd-1.36.ebuild -> tt-kmd-1.35.ebuild. */
+    async function publishLinked(name: string, withCache: boolean): Promise<string> {
+      const src = path.join(dir, 'src', name)
+      await cp(path.join(withCache ? FIXTURES : path.join(dir, 'src'), 'tenstorrent'), src, { recursive: true, verbatimSymlinks: true })
+      await symlink('tt-kmd-1.35.ebuild', path.join(src, 'sys-kernel/tt-kmd/tt-kmd-1.36.ebuild'))
+      // egencache writes an entry for a linked ebuild too: the same as its target's, as the bytes are.
+      if (withCache) await cp(path.join(src, 'metadata/md5-cache/sys-kernel/tt-kmd-1.35'), path.join(src, 'metadata/md5-cache/sys-kernel/tt-kmd-1.36'))
+      await makeBareRepo(src, path.join(dir, 'git', `${name}.git`))
+      return `${name}.git`
+    }
+
+    it.each([
+      ['linked-nocache', false],
+      ['linked-cache', true],
+    ])('%s: it is a version, copied as the link it is, with its md5-cache entry', async (name, withCache) => {
+      const { r, repo } = await addInto({ tenstorrent: await publishLinked(name as string, withCache as boolean) }, 'sys-kernel/tt-kmd::tenstorrent')
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toMatch(/^ {2}N sys-kernel\/tt-kmd::tenstorrent 1\.34 1\.35 1\.36 9999$/m)
+      expect(await readlink(path.join(repo, 'sys-kernel/tt-kmd/tt-kmd-1.36.ebuild'))).toBe('tt-kmd-1.35.ebuild')
+      const entry = await readFile(path.join(repo, 'metadata/md5-cache/sys-kernel/tt-kmd-1.36'), 'utf8')
+      const target = await readFile(path.join(repo, 'metadata/md5-cache/sys-kernel/tt-kmd-1.35'), 'utf8')
+      const md5Line = (e: string) => e.split('\n').find((l) => l.startsWith('_md5_='))
+      expect(md5Line(entry)).toBe(md5Line(target)) // the bytes of the file the link leads to
+      // The overlay's entry is copied; evaluated, the ebuild is sourced as version 1.36 (PV from its name, as portage does).
+      if (withCache) expect(entry).toBe(target)
+      else expect(entry).toMatch(/^SRC_URI=.*ttkmd-1\.36\.tar\.gz -> tt-kmd-1\.36\.tar\.gz$/m)
+    })
+
+    it('narrowed to the link alone: the link is written as the file it leads to, never dangling', async () => {
+      const { r, repo } = await addInto({ tenstorrent: await publishLinked('linked-narrow', false) }, '=sys-kernel/tt-kmd-1.36::tenstorrent')
+      expect(r.code, r.stderr).toBe(0)
+      const ebuilds = [...(await snapshotTree(repo + '/')).keys()].filter((f) => f.startsWith('sys-kernel/tt-kmd/') && f.endsWith('.ebuild'))
+      expect(ebuilds).toEqual(['sys-kernel/tt-kmd/tt-kmd-1.36.ebuild'])
+      expect((await lstat(path.join(repo, 'sys-kernel/tt-kmd/tt-kmd-1.36.ebuild'))).isFile()).toBe(true)
+      expect(await readFile(path.join(repo, 'sys-kernel/tt-kmd/tt-kmd-1.36.ebuild'))).toEqual(await readFile(path.join(FIXTURES, 'tenstorrent/sys-kernel/tt-kmd/tt-kmd-1.35.ebuild')))
+    })
   })
 
   it('a requested package whose every ebuild dies is said to have none usable', async () => {
