@@ -176,7 +176,16 @@ export function openLocal(ctx: Context, log?: LocalReadLog): LocalTree {
  * anything is fetched or written. Another repository that is not there
  * satisfies nothing: said, returned as warnings.
  */
-export async function checkLocalRepos(ctx: Context): Promise<string[]> {
+export function checkLocalRepos(ctx: Context): Promise<string[]> {
+  // Once per run: olm add asks before it fetches the overlay list, the sync it runs asks again.
+  let checked = localChecks.get(ctx)
+  if (!checked) localChecks.set(ctx, (checked = checkLocalReposOnce(ctx)))
+  return checked
+}
+
+const localChecks = new WeakMap<Context, Promise<string[]>>()
+
+async function checkLocalReposOnce(ctx: Context): Promise<string[]> {
   const { mainRepo, repos: entries } = ctx.reposConf
   const repos = localRepos(ctx)
   const declared = (name: string) => {
@@ -193,15 +202,18 @@ export async function checkLocalRepos(ctx: Context): Promise<string[]> {
   }
   const warnings: string[] = []
   for (const repo of repos) {
-    if ((await fs.stat(repo.dir).catch(() => null))?.isDirectory()) continue
+    // A repository has profiles/ (its repo_name at least): an empty directory is one never synced (a fresh stage3's).
+    if ((await fs.stat(path.join(repo.dir, 'profiles')).catch(() => null))?.isDirectory()) continue
+    const there = (await fs.stat(repo.dir).catch(() => null))?.isDirectory()
     const entry = declared(repo.name)
     const from = entry ? `as ${entry.text} says` : 'where portage assumes it'
+    const what = there ? `at ${ctx.show(repo.dir)} (${from}) is empty or no repository (it has no profiles/)` : `is not at ${ctx.show(repo.dir)} (${from})`
     if (repo.name === mainRepo)
-      throw new OlmError('CONFIG_INVALID', `the main repository ::${mainRepo} is not at ${ctx.show(repo.dir)} (${from}): olm resolves dependencies against it`, {
+      throw new OlmError('CONFIG_INVALID', `the main repository ::${mainRepo} ${what}: olm resolves dependencies against it`, {
         ...entry?.where,
         hint: 'sync it first (emerge --sync), or give its location in /etc/portage/repos.conf',
       })
-    warnings.push(`repository ::${repo.name} is not at ${ctx.show(repo.dir)} (${from}): it satisfies no dependency`)
+    warnings.push(`repository ::${repo.name} ${what}: it satisfies no dependency`)
   }
   return warnings
 }
@@ -211,9 +223,13 @@ export function localRepos(ctx: Context): LocalRepoLocation[] {
   const conf = ctx.reposConf
   const repos: LocalRepoLocation[] = []
   for (const [name, entry] of conf.repos) {
-    if (name === ctx.settings.repoName || name === 'DEFAULT' || !entry.location) continue
-    repos.push({ name, dir: underRoot(ctx.root, entry.location) })
+    // Portage's own repos.conf, read before the system's, gives [gentoo] its location: a section without one keeps it.
+    const location = entry.location ?? (name === 'gentoo' ? DEFAULT_GENTOO : undefined)
+    if (name === ctx.settings.repoName || name === 'DEFAULT' || !location) continue
+    repos.push({ name, dir: underRoot(ctx.root, location) })
   }
-  if (!conf.repos.has('gentoo')) repos.push({ name: 'gentoo', dir: underRoot(ctx.root, '/var/db/repos/gentoo') })
+  if (!conf.repos.has('gentoo')) repos.push({ name: 'gentoo', dir: underRoot(ctx.root, DEFAULT_GENTOO) })
   return repos
 }
+
+const DEFAULT_GENTOO = '/var/db/repos/gentoo'

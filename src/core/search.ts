@@ -1,8 +1,8 @@
 import type { OverlayTree } from '../overlay/tree.js'
-import { readText } from '../overlay/tree.js'
+import { linkChain, readText } from '../overlay/tree.js'
 import { cacheValue, parseCacheEntry } from '../pms/md5cache.js'
 import { isValidCategory, parseEbuildFileName } from '../pms/names.js'
-import { compareVersions } from '../pms/version.js'
+import { compareVersions, type Version } from '../pms/version.js'
 
 export interface PackageHit {
   overlay: string
@@ -39,10 +39,13 @@ export async function listPackageDirs(tree: OverlayTree): Promise<{ category: st
 }
 
 async function describePackage(tree: OverlayTree, category: string, pn: string): Promise<string | null> {
-  const ebuilds = ((await tree.readDir(`${category}/${pn}`)) ?? [])
-    .map((e) => (e.type === 'file' ? parseEbuildFileName(pn, e.name) : null))
-    .filter((e) => e !== null)
-    .sort((a, b) => compareVersions(b.version, a.version))
+  // An ebuild may be a symlink to another of its package (see listEbuilds).
+  const ebuilds: { pvr: string; version: Version; link: boolean }[] = []
+  for (const e of (await tree.readDir(`${category}/${pn}`)) ?? []) {
+    const parsed = e.type === 'file' || e.type === 'symlink' ? parseEbuildFileName(pn, e.name) : null
+    if (parsed) ebuilds.push({ pvr: parsed.pvr, version: parsed.version, link: e.type === 'symlink' })
+  }
+  ebuilds.sort((a, b) => compareVersions(b.version, a.version))
   const newest = ebuilds[0]
   if (!newest) return null
   const cached = await readText(tree, `metadata/md5-cache/${category}/${pn}-${newest.pvr}`)
@@ -53,6 +56,8 @@ async function describePackage(tree: OverlayTree, category: string, pn: string):
       // fall through to the ebuild text
     }
   }
-  const text = (await readText(tree, `${category}/${pn}/${pn}-${newest.pvr}.ebuild`)) ?? ''
+  const file = `${category}/${pn}/${pn}-${newest.pvr}.ebuild`
+  const chain = newest.link ? await linkChain(tree, `${category}/${pn}`, file) : null
+  const text = (await readText(tree, chain ? chain[chain.length - 1]! : file)) ?? ''
   return /^DESCRIPTION=(["'])(.*?)\1\s*$/m.exec(text)?.[2] ?? ''
 }

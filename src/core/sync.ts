@@ -60,7 +60,8 @@ export interface SyncResult {
  */
 export async function runSync(ctx: Context, opts: SyncOptions): Promise<SyncResult> {
   const requests = opts.requests ?? ctx.requests
-  for (const message of await checkLocalRepos(ctx)) ctx.report.emit({ type: 'warn', code: 'NOTICE', message })
+  // With nothing requested (the last one removed) nothing is resolved against the local tree.
+  if (requests.length) for (const message of await checkLocalRepos(ctx)) ctx.report.emit({ type: 'warn', code: 'NOTICE', message })
   const names = [...new Set(requests.map((r) => r.overlay))]
   const sources = await resolveSources(ctx, names, { refresh: !opts.pretend, signal: opts.signal })
   const lockOptions: LockOptions = {

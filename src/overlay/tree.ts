@@ -65,3 +65,27 @@ export async function readText(tree: OverlayTree, relPath: string): Promise<stri
   const buf = await tree.readFile(relPath)
   return buf === null ? null : buf.toString('utf8')
 }
+
+/**
+ * Where a symlink of `dir` leads, through at most 8 links that all stay in
+ * `dir`: every path passed, the regular file it ends at last. Null when it
+ * leaves `dir`, is absolute, dangles or loops.
+ */
+export async function linkChain(tree: OverlayTree, dir: string, link: string): Promise<string[] | null> {
+  const chain: string[] = []
+  let at = link
+  for (let hops = 0; hops < 8; hops++) {
+    const target = await tree.readLink(at)
+    if (target === null) return (await tree.entry(at))?.type === 'file' && chain.length ? chain : null
+    if (target.startsWith('/')) return null
+    const parts = at.split('/').slice(0, -1)
+    for (const seg of target.split('/')) {
+      if (seg === '..') parts.pop()
+      else if (seg !== '' && seg !== '.') parts.push(seg)
+    }
+    at = parts.join('/')
+    if (!at.startsWith(dir + '/')) return null
+    chain.push(at)
+  }
+  return null
+}

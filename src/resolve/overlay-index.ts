@@ -1,5 +1,5 @@
 import { OlmError } from '../errors.js'
-import { type OverlayTree, readText } from '../overlay/tree.js'
+import { linkChain, type OverlayTree, readText } from '../overlay/tree.js'
 import { parseLayoutConf, type LayoutConf } from '../pms/layoutconf.js'
 import { type CacheEntry, cacheValue, eclassesHold, isCacheEntryValid, parseCacheEntry } from '../pms/md5cache.js'
 import { md5Hex } from '../pms/md5.js'
@@ -136,31 +136,13 @@ async function listEbuilds(tree: OverlayTree, category: string, pn: string): Pro
     const ebuild: OverlayEbuild = { overlay: tree.overlay, category, pn, pvr: parsed.pvr, version: parsed.version, relPath }
     if (e.type === 'symlink') {
       // One that leads nowhere, or out of its package (which the copy refuses), is no ebuild.
-      const source = await linkedFile(tree, `${category}/${pn}`, relPath)
-      if (!source) continue
-      ebuild.source = source
+      const chain = await linkChain(tree, `${category}/${pn}`, relPath)
+      if (!chain) continue
+      ebuild.source = chain[chain.length - 1]
     }
     out.push(ebuild)
   }
   return out
-}
-
-/** The regular file a symlink leads to, through at most 8 links, all inside `dir`; null for none. */
-async function linkedFile(tree: OverlayTree, dir: string, link: string): Promise<string | null> {
-  let at = link
-  for (let hops = 0; hops < 8; hops++) {
-    const target = await tree.readLink(at)
-    if (target === null) return (await tree.entry(at))?.type === 'file' ? at : null
-    if (target.startsWith('/')) return null
-    const parts = at.split('/').slice(0, -1)
-    for (const seg of target.split('/')) {
-      if (seg === '..') parts.pop()
-      else if (seg !== '' && seg !== '.') parts.push(seg)
-    }
-    at = parts.join('/')
-    if (!at.startsWith(dir + '/')) return null
-  }
-  return null
 }
 
 async function loadMetadata(

@@ -163,6 +163,41 @@ describe.skipIf(missing)('a local repository that is not there', () => {
     expect(await state(root)).toEqual(before)
   })
 
+  it('the main one an empty directory (never synced, as in a fresh stage3): exit 2, nothing changed', async () => {
+    const root = await makeRootFor(GOOD)
+    await removeDir(path.join(root, 'var/db/repos/gentoo'))
+    await mkdir(path.join(root, 'var/db/repos/gentoo'))
+    const before = await state(root)
+    const r = await runOlm(['sync', '--root', root])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/the main repository ::gentoo at \/var\/db\/repos\/gentoo \(as \/etc\/portage\/repos\.conf\/gentoo\.conf:4 says\) is empty or no repository/)
+    expect(await state(root)).toEqual(before)
+  })
+
+  it('olm add refuses before it fetches even the overlay list', async () => {
+    const root = await makeRootFor(GOOD)
+    await removeDir(path.join(root, 'var/db/repos/gentoo'))
+    const r = await runOlm(['add', 'app-misc/other::listed-only', '--root', root])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/the main repository ::gentoo is not at/)
+    expect(await lstat(path.join(root, 'var/cache/overlayman/repositories.xml')).catch(() => null)).toBeNull()
+  })
+
+  it('removing the last request needs no local tree: exit 0', async () => {
+    const root = await makeRootFor(GOOD)
+    expect((await runOlm(['sync', '--root', root])).code).toBe(0)
+    await removeDir(path.join(root, 'var/db/repos/gentoo'))
+    const r = await runOlm(['remove', 'app-misc/foo', '--root', root])
+    expect(r.code, r.stderr).toBe(0)
+  })
+
+  it('a [gentoo] section without location keeps portage\'s /var/db/repos/gentoo', async () => {
+    const root = await makeRootFor({ 'etc/portage/repos.conf/gentoo.conf': '[gentoo]\nsync-type = git\nsync-uri = https://example.org/gentoo.git\n' })
+    const r = await runOlm(['sync', '--root', root])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).not.toMatch(/main repository/)
+  })
+
   it('another one: a warning naming it, and the sync goes on', async () => {
     const root = await makeRootFor({ ...GOOD, 'etc/portage/repos.conf/local.conf': '[local]\nlocation = /var/db/repos/local\n' })
     const r = await runOlm(['sync', '--root', root])

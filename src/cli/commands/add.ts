@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { OlmError, OlmErrors } from '../../errors.js'
 import { planAppend, rememberFiles, writeConfigFile } from '../../config/edit.js'
 import { type Request, checkRequestConflicts, formatRequest, parseRequest } from '../../config/requests.js'
-import { resolveSources } from '../../core/context.js'
+import { checkLocalRepos, resolveSources } from '../../core/context.js'
 import { EXIT } from '../exit.js'
 import type { CliEnv } from '../env.js'
 import { addGlobalOptions, globalOptions, lockedContext } from './shared.js'
@@ -22,7 +22,8 @@ export function addCommand(program: Command, env: CliEnv): void {
         const unique = added.filter((r, i) => added.findIndex((o) => formatRequest(o) === formatRequest(r)) === i)
         const fresh = unique.filter((r) => !ctx.requests.some((old) => formatRequest(old) === formatRequest(r)))
         for (const r of unique) if (!fresh.includes(r)) env.err(`${r.raw} is already requested`)
-        // Unknown overlays are refused before anything is written or fetched.
+        // Unknown overlays, and a local tree olm cannot resolve against, are refused before anything is written or fetched.
+        if (opts.sync && fresh.length) await checkLocalRepos(ctx)
         await resolveSources(ctx, [...new Set(fresh.map((r) => r.overlay))], { refresh: !g.pretend })
         // The new lines are the requests a later sync will read back (file, line, text), so provenance matches it.
         const appended = await planAppend(ctx.paths.addFile, fresh.map(formatRequest))

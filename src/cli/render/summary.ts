@@ -25,9 +25,9 @@ function describeChange(c: PackageChange): string {
     case 'new':
       return `  N ${c.package}::${c.overlay} ${versions(c.after)}`
     case 'updated':
-      return `  U ${c.package}::${c.overlay} ${versions(c.before)} -> ${versions(c.after)}`
+      return `  U ${c.package}::${c.overlay} ${versions(c.before, false)} -> ${versions(c.after)}`
     case 'removed':
-      return `  D ${c.package}::${c.overlay} ${versions(c.before)}`
+      return `  D ${c.package}::${c.overlay} ${versions(c.before, false)}`
   }
 }
 
@@ -36,7 +36,7 @@ function describeChange(c: PackageChange): string {
  * copied, without an ebuild: its line says so rather than end blank (seen on
  * a real overlay whose ebuilds need an eclass the local ::gentoo lacks).
  */
-export const versions = (list: readonly string[]) => (list.length ? list.join(' ') : "(no usable ebuild: the sync's warnings say why)")
+export const versions = (list: readonly string[], why = true) => (list.length ? list.join(' ') : why ? "(no usable ebuild: the sync's warnings say why)" : '(no usable ebuild)')
 
 /** --pretend: the whole plan, file by file. */
 export function planListing(r: SyncResult): string[] {
