@@ -185,6 +185,21 @@ export function checkLocalRepos(ctx: Context): Promise<string[]> {
 
 const localChecks = new WeakMap<Context, Promise<string[]>>()
 
+async function unusable(dir: string, main: boolean): Promise<'absent' | 'unreadable' | 'unsynced' | null> {
+  const kind = async (p: string) => {
+    try {
+      return (await fs.stat(p)).isDirectory() ? 'dir' : 'other'
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EACCES' ? 'unreadable' : 'absent'
+    }
+  }
+  const top = await kind(dir)
+  if (top !== 'dir') return top === 'unreadable' ? 'unreadable' : 'absent'
+  if (!main) return null
+  const profiles = await kind(path.join(dir, 'profiles'))
+  return profiles === 'dir' ? null : profiles === 'unreadable' ? 'unreadable' : 'unsynced'
+}
+
 async function checkLocalReposOnce(ctx: Context): Promise<string[]> {
   const { mainRepo, repos: entries } = ctx.reposConf
   const repos = localRepos(ctx)
@@ -202,13 +217,18 @@ async function checkLocalReposOnce(ctx: Context): Promise<string[]> {
   }
   const warnings: string[] = []
   for (const repo of repos) {
-    // A repository has profiles/ (its repo_name at least): an empty directory is one never synced (a fresh stage3's).
-    if ((await fs.stat(path.join(repo.dir, 'profiles')).catch(() => null))?.isDirectory()) continue
-    const there = (await fs.stat(repo.dir).catch(() => null))?.isDirectory()
+    const main = repo.name === mainRepo
+    // The main repository has profiles/: without, it was never synced (a fresh stage3's empty directory).
+    // Another may hold packages only, and still satisfies dependencies.
+    const problem = await unusable(repo.dir, main)
+    if (!problem) continue
     const entry = declared(repo.name)
     const from = entry ? `as ${entry.text} says` : 'where portage assumes it'
-    const what = there ? `at ${ctx.show(repo.dir)} (${from}) is empty or no repository (it has no profiles/)` : `is not at ${ctx.show(repo.dir)} (${from})`
-    if (repo.name === mainRepo)
+    const what =
+      problem === 'absent' ? `is not at ${ctx.show(repo.dir)} (${from})`
+      : problem === 'unreadable' ? `at ${ctx.show(repo.dir)} (${from}) cannot be read (permission denied)`
+      : `at ${ctx.show(repo.dir)} (${from}) is empty or no repository (it has no profiles/)`
+    if (main)
       throw new OlmError('CONFIG_INVALID', `the main repository ::${mainRepo} ${what}: olm resolves dependencies against it`, {
         ...entry?.where,
         hint: 'sync it first (emerge --sync), or give its location in /etc/portage/repos.conf',

@@ -40,10 +40,14 @@ export async function listPackageDirs(tree: OverlayTree): Promise<{ category: st
 
 async function describePackage(tree: OverlayTree, category: string, pn: string): Promise<string | null> {
   // An ebuild may be a symlink to another of its package (see listEbuilds).
-  const ebuilds: { pvr: string; version: Version; link: boolean }[] = []
+  const ebuilds: { pvr: string; version: Version; source: string }[] = []
   for (const e of (await tree.readDir(`${category}/${pn}`)) ?? []) {
     const parsed = e.type === 'file' || e.type === 'symlink' ? parseEbuildFileName(pn, e.name) : null
-    if (parsed) ebuilds.push({ pvr: parsed.pvr, version: parsed.version, link: e.type === 'symlink' })
+    if (!parsed) continue
+    // A link that leads nowhere is no ebuild, here as when resolving.
+    const file = `${category}/${pn}/${e.name}`
+    const source = e.type === 'symlink' ? (await linkChain(tree, `${category}/${pn}`, file))?.at(-1) : file
+    if (source) ebuilds.push({ pvr: parsed.pvr, version: parsed.version, source })
   }
   ebuilds.sort((a, b) => compareVersions(b.version, a.version))
   const newest = ebuilds[0]
@@ -56,8 +60,6 @@ async function describePackage(tree: OverlayTree, category: string, pn: string):
       // fall through to the ebuild text
     }
   }
-  const file = `${category}/${pn}/${pn}-${newest.pvr}.ebuild`
-  const chain = newest.link ? await linkChain(tree, `${category}/${pn}`, file) : null
-  const text = (await readText(tree, chain ? chain[chain.length - 1]! : file)) ?? ''
+  const text = (await readText(tree, newest.source)) ?? ''
   return /^DESCRIPTION=(["'])(.*?)\1\s*$/m.exec(text)?.[2] ?? ''
 }

@@ -74,7 +74,7 @@ export async function readText(tree: OverlayTree, relPath: string): Promise<stri
 export async function linkChain(tree: OverlayTree, dir: string, link: string): Promise<string[] | null> {
   const chain: string[] = []
   let at = link
-  for (let hops = 0; hops < 8; hops++) {
+  for (let hops = 0; hops <= 8; hops++) {
     const target = await tree.readLink(at)
     if (target === null) return (await tree.entry(at))?.type === 'file' && chain.length ? chain : null
     if (target.startsWith('/')) return null

@@ -170,12 +170,13 @@ describe.skipIf(missing)('metadata from the ebuilds themselves', () => {
         await cp(path.join(d, 'tt-kmd-1.35.ebuild'), path.join(d, 'files', 'live.ebuild-text'))
         await rm(path.join(d, 'tt-kmd-1.35.ebuild'))
         await symlink('files/live.ebuild-text', path.join(d, 'tt-kmd-1.35.ebuild'))
+        await symlink('gone.ebuild', path.join(d, 'tt-kmd-99999.ebuild')) // leads nowhere: no version, here or in search
       })
       const { r } = await addInto({ tenstorrent: repoName }, 'sys-kernel/tt-kmd::tenstorrent')
       expect(r.code, r.stderr).toBe(0)
       const root = path.resolve(r.root)
-      const found = await runOlm(['search', 'tt-kmd', '--root', root])
-      expect(found.stdout).toMatch(/sys-kernel\/tt-kmd::tenstorrent/)
+      const found = await runOlm(['search', 'Kernel driver', '--root', root])
+      expect(found.stdout).toMatch(/^sys-kernel\/tt-kmd::tenstorrent\tKernel driver for Tenstorrent/m)
     })
 
     it('narrowed to the link alone: the link is written as the file it leads to, never dangling', async () => {

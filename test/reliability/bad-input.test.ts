@@ -198,6 +198,13 @@ describe.skipIf(missing)('a local repository that is not there', () => {
     expect(r.stderr).not.toMatch(/main repository/)
   })
 
+  it('another one holding packages but no profiles/ is used without a word', async () => {
+    const root = await makeRootFor({ ...GOOD, 'etc/portage/repos.conf/local.conf': '[local]\nlocation = /var/db/repos/local\n', 'var/db/repos/local/dev-libs/baz/baz-1.ebuild': 'EAPI=8\nSLOT="0"\n' })
+    const r = await runOlm(['sync', '--root', root])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).not.toMatch(/::local/)
+  })
+
   it('another one: a warning naming it, and the sync goes on', async () => {
     const root = await makeRootFor({ ...GOOD, 'etc/portage/repos.conf/local.conf': '[local]\nlocation = /var/db/repos/local\n' })
     const r = await runOlm(['sync', '--root', root])
