@@ -77,15 +77,20 @@ export async function linkChain(tree: OverlayTree, dir: string, link: string): P
   for (let hops = 0; hops <= 8; hops++) {
     const target = await tree.readLink(at)
     if (target === null) return (await tree.entry(at))?.type === 'file' && chain.length ? chain : null
-    if (target.startsWith('/')) return null
-    const parts = at.split('/').slice(0, -1)
-    for (const seg of target.split('/')) {
-      if (seg === '..') parts.pop()
-      else if (seg !== '' && seg !== '.') parts.push(seg)
-    }
-    at = parts.join('/')
-    if (!at.startsWith(dir + '/')) return null
-    chain.push(at)
+    const next = linkTargetPath(at, target)
+    if (next === null || !next.startsWith(dir + '/')) return null
+    chain.push((at = next))
   }
   return null
+}
+
+/** The tree path a symlink at `link` names with `target`, resolved lexically; null for an absolute target. */
+export function linkTargetPath(link: string, target: string): string | null {
+  if (target.startsWith('/')) return null
+  const parts = link.split('/').slice(0, -1)
+  for (const seg of target.split('/')) {
+    if (seg === '..') parts.pop()
+    else if (seg !== '' && seg !== '.') parts.push(seg)
+  }
+  return parts.join('/')
 }

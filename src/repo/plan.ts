@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { OlmError } from '../errors.js'
-import { linkChain, type OverlayTree, type TreeEntry } from '../overlay/tree.js'
+import { linkChain, linkTargetPath, type OverlayTree, type TreeEntry } from '../overlay/tree.js'
 import { formatCacheEntry } from '../pms/md5cache.js'
 import type { Closure, ClosurePackage, Reason } from '../resolve/closure-types.js'
 import { renderProfiles } from './profiles-text.js'
@@ -116,14 +116,8 @@ async function walk(tree: OverlayTree, dir: string): Promise<{ relPath: string; 
 
 /** Contract: a symlink is kept only when its target stays inside its package directory. */
 function checkLink(tree: OverlayTree, pkgDir: string, relPath: string, target: string): string {
-  const parts = relPath.split('/').slice(0, -1)
-  for (const seg of target.split('/')) {
-    if (seg === '' || seg === '.') continue
-    if (seg === '..') parts.pop()
-    else parts.push(seg)
-  }
-  const resolved = parts.join('/')
-  if (target.startsWith('/') || !(resolved === pkgDir || resolved.startsWith(pkgDir + '/')))
+  const resolved = linkTargetPath(relPath, target)
+  if (resolved === null || !(resolved === pkgDir || resolved.startsWith(pkgDir + '/')))
     throw new OlmError('UNSAFE_PATH', `${relPath} in ::${tree.overlay} is a symlink to "${target}", which leaves its package directory; refusing it`, { overlay: tree.overlay, file: relPath })
   return target
 }
