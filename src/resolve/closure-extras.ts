@@ -3,7 +3,7 @@ import { atomKey, atomMatches } from '../pms/atom.js'
 import { cacheValue } from '../pms/md5cache.js'
 import { mirrorNames } from '../pms/depend.js'
 import { md5Hex } from '../pms/md5.js'
-import type { Closure, ClosureItem } from './closure-types.js'
+import type { Closure, ClosureItem, ClosurePackage } from './closure-types.js'
 import type { ResolveInput } from './closure.js'
 
 type Core = Omit<Closure, 'masks' | 'licenseGroups' | 'mirrors' | 'categories' | 'categoryMetadata' | 'masters'>
@@ -18,6 +18,7 @@ export async function finishClosure(core: Core, input: ResolveInput): Promise<Cl
   await checkDuplicateItems(core.licenses, input, 'licenses', 'license')
   return {
     ...core,
+    warnings: [...core.warnings, ...unmetThroughLeftOut(core.packages)],
     masks: await carriedMasks(core, input),
     licenseGroups: await carriedLicenseGroups(core, input),
     mirrors: await carriedMirrors(core, input),
@@ -25,6 +26,23 @@ export async function finishClosure(core: Core, input: ResolveInput): Promise<Cl
     categoryMetadata: await carriedCategoryMetadata(core, input),
     masters: await extraMasters(core, input),
   }
+}
+
+/**
+ * A pulled package whose every ebuild was left out (each said when it was) is
+ * copied without one: the atoms it was pulled for counted as satisfied, yet
+ * nothing will install them. Said once per package, with what needs it (seen
+ * on a real overlay: a dozen packages of one chain needing an eclass the
+ * local ::gentoo lacked).
+ */
+function unmetThroughLeftOut(packages: readonly ClosurePackage[]): string[] {
+  const out: string[] = []
+  for (const p of packages) {
+    if (p.ebuilds.length > 0) continue
+    const needs = p.reasons.flatMap((r) => (r.kind === 'dependency' ? [`${r.by} (${r.variable} ${r.atom})`] : []))
+    if (needs.length) out.push(`${p.cp}::${p.overlay}, needed by ${needs.join(', ')}, has no usable ebuild: that dependency stays unmet`)
+  }
+  return out
 }
 
 /**

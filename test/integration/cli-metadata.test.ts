@@ -189,6 +189,18 @@ describe.skipIf(missing)('metadata from the ebuilds themselves', () => {
     })
   })
 
+  it('a pulled package whose every ebuild dies: what needs it is said to stay unmet', async () => {
+    const src = path.join(dir, 'src', 'pulled-broken')
+    await cp(path.join(dir, 'src', 'tenstorrent'), src, { recursive: true, verbatimSymlinks: true })
+    for (const v of ['3.0.5', '9999']) await writeFile(path.join(src, `dev-python/tt-smi/tt-smi-${v}.ebuild`), 'EAPI=8\ninherit no-such-eclass\n')
+    await makeBareRepo(src, path.join(dir, 'git', 'pulled-broken.git'))
+    const { r } = await addInto({ tenstorrent: 'pulled-broken.git' }, 'virtual/tenstorrent::tenstorrent')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/dev-python\/tt-smi::tenstorrent, needed by virtual\/tenstorrent-1\.0 \(RDEPEND dev-python\/tt-smi\), has no usable ebuild: that dependency stays unmet/)
+    // said once, not for the requested package, whose own line says it
+    expect(r.stderr.match(/has no usable ebuild/g)).toHaveLength(1)
+  })
+
   it('a requested package whose every ebuild dies is said to have none usable', async () => {
     const src = path.join(dir, 'src', 'all-broken')
     await cp(path.join(dir, 'src', 'tenstorrent'), src, { recursive: true, verbatimSymlinks: true })
