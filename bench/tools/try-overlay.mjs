@@ -5,8 +5,9 @@
 // `olm add` copies the packages asked for. The generated repository is then
 // checked the way portage would use it, by code that shares nothing with olm:
 //   - every ebuild has an md5-cache entry whose _md5_ is the ebuild's and whose
-//     _eclasses_ md5s are those of the eclasses portage would inherit (the
-//     repository's own eclass/, else ::gentoo's): else portage regenerates;
+//     _eclasses_ md5s are those of the eclasses the repository ships (an entry
+//     made against another ::gentoo's eclasses is counted, not failed: portage
+//     regenerates it, as it would with the overlay itself enabled);
 //   - every eclass inherited and every license named is there;
 //   - every dependency's package is in the repository or ::gentoo, or olm
 //     said it could not satisfy it.
