@@ -192,7 +192,7 @@ describe.skipIf(missing)('a local repository that is not there', () => {
   })
 
   it('a [gentoo] section without location keeps portage\'s /var/db/repos/gentoo', async () => {
-    const root = await makeRootFor({ 'etc/portage/repos.conf/gentoo.conf': '[gentoo]\nsync-type = git\nsync-uri = https://example.org/gentoo.git\n' })
+    const root = await makeRootFor({ ...GOOD, 'etc/portage/repos.conf/gentoo.conf': '[gentoo]\nsync-type = git\nsync-uri = https://example.org/gentoo.git\n' })
     const r = await runOlm(['sync', '--root', root])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).not.toMatch(/main repository/)
