@@ -116,6 +116,11 @@ describe.skipIf(!unshareWorks || !inInitialNamespace)('a holder in another pid n
   }
   const holderOf = (c: { pidns: string; startTicks: string }) =>
     JSON.stringify({ pid: 1, host: os.hostname(), command: 'sync', started: '2030-01-02T03:04:05.000Z', startTicks: c.startTicks, pidns: c.pidns, timens: ownTimeNamespace, token: 'c1' }) + '\n'
+  /** The host pid of a pid namespace's pid 1. */
+  const pid1Of = async (pidns: string) => {
+    for (const p of await membersOf(pidns)) if (/^NSpid:.*\t1$/m.test(await readFile(`/proc/${p}/status`, 'utf8').catch(() => ''))) return p
+    throw new Error(`no pid 1 in ${pidns}`)
+  }
   /** The host pids of the processes in a pid namespace. */
   const membersOf = async (pidns: string) => (await readdir('/proc')).filter((p) => /^\d+$/.test(p) && (() => { try { return readlinkSync(`/proc/${p}/ns/pid`) === pidns } catch { return false } })())
 
@@ -149,8 +154,12 @@ describe.skipIf(!unshareWorks || !inInitialNamespace)('a holder in another pid n
     const c = await container()
     try {
       await writeFile(path.join(dir, 'lock'), JSON.stringify({ ...JSON.parse(holderOf(c)), token: 'c2' }) + '\n')
-      const [pid1] = await membersOf(c.pidns)
+      // By its pid there, not by the order /proc lists them in: pids wrap, and the shell's last child may still be listed.
+      const pid1 = await pid1Of(c.pidns)
       process.kill(c.child.pid!, 'SIGSTOP') // unshare, its parent
+      // Stopped before its child ends, or it may reap it first (a wait in progress sees the exit before the signal).
+      const stopped = Date.now() + 5_000
+      while (!/^State:\s*T/m.test(await readFile(`/proc/${c.child.pid}/status`, 'utf8')) && Date.now() < stopped) await new Promise((r) => setTimeout(r, 10))
       process.kill(Number(pid1), 'SIGKILL')
       const deadline = Date.now() + 5_000
       while (!/^State:\s*Z/m.test(await readFile(`/proc/${pid1}/status`, 'utf8')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
