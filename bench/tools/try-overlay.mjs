@@ -90,11 +90,13 @@ try {
   const add = await olm(['add', ...wanted.map((cp) => `${cp}::${name}`)])
   console.log(`\n$ olm add ${wanted.map((cp) => `${cp}::${name}`).join(' ')}   (exit ${add.code}, ${add.ms} ms)\n${add.out}${add.err}`)
   if (add.code !== 0 && add.code !== 3) failures++
-  else failures += await check(path.join(root, 'var/db/repos/overlayman'), add.err)
-  const again = await olm(['sync'])
-  console.log(`$ olm sync   (exit ${again.code}, ${again.ms} ms)\n${again.out}${again.err}`)
-  if (again.code !== add.code) failures++
-  if (bump) failures += await bumpAndSync()
+  else {
+    failures += await check(path.join(root, 'var/db/repos/overlayman'), add.err)
+    const again = await olm(['sync'])
+    console.log(`$ olm sync   (exit ${again.code}, ${again.ms} ms)\n${again.out}${again.err}`)
+    if (again.code !== add.code) failures++
+    if (bump) failures += await bumpAndSync()
+  }
 } finally {
   await server.close()
 }
